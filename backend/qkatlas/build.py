@@ -1,0 +1,179 @@
+"""Builds an atlas: corpus -> capture -> joint -> reduce -> store, resumably.
+
+Capture is skipped when the atlas already holds vectors for the same model and corpus;
+reductions skip every (head, method, dim) already written. Methods run cheapest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata as md
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from . import __version__
+from .catalog import ModelEntry, get_model
+from .corpus import Corpus, ImageItem, load_corpus
+from .errors import InvalidInput
+from .joint import joint_transforms
+from .progress import Reporter, Silent
+from .reduce import ORDER
+from .reduce.executor import pending_jobs, run_jobs
+from .settings import Settings
+from .store import DIMS, METHODS, Atlas, AtlasWriter, atlas_id, ensure_writable, projection_key, read_manifest
+
+
+def parse_methods(text: str) -> list[str]:
+    methods = [m.strip().lower() for m in text.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise InvalidInput(f"unknown method {', '.join(bad) or text!r}; valid methods: {', '.join(METHODS)}")
+    return [m for m in ORDER if m in methods]
+
+
+def parse_dims(text: str) -> list[int]:
+    try:
+        dims = sorted({int(d) for d in text.split(",") if d.strip()})
+    except ValueError:
+        raise InvalidInput(f"--dims must be a comma-separated list of 2 and/or 3, got {text!r}") from None
+    if not dims or any(d not in DIMS for d in dims):
+        raise InvalidInput(f"--dims must be 2 and/or 3, got {text!r}")
+    return dims
+
+
+def parse_layers(text: str | None, layers: int) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        chosen = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise InvalidInput(f"--layers must be comma-separated layer numbers, got {text!r}") from None
+    bad = [x for x in chosen if not 0 <= x < layers]
+    if bad:
+        raise InvalidInput(f"layer {bad[0]} does not exist; this model has layers 0..{layers - 1}")
+    return chosen
+
+
+def versions() -> dict:
+    out = {"qkatlas": __version__}
+    for pkg in ("torch", "transformers", "timm", "numpy", "scikit-learn", "umap-learn", "openTSNE"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def atlas_path(settings: Settings, model_id: str, corpus_id: str, limit: int | None) -> Path:
+    return Path(settings.data_dir) / atlas_id(model_id, corpus_id, limit)
+
+
+def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus) -> bool:
+    if not (path / "manifest.json").exists():
+        return False
+    m = read_manifest(path)
+    return (m.get("stages", {}).get("capture") == "done" and m.get("model", {}).get("id") == entry.id
+            and m.get("corpus", {}).get("hash") == corpus.hash)
+
+
+def capture_stage(settings: Settings, entry: ModelEntry, corpus: Corpus, path: Path, device: str | None,
+                  reporter: Reporter) -> None:
+    from .capture.inputs import prepare
+    from .capture.loader import load_model
+    from .capture.run import capture
+
+    writer = AtlasWriter(path)
+    if (path / "projections").exists():  # vectors are about to change: old layouts are stale
+        shutil.rmtree(path / "projections")
+    reporter.message(f"loading {entry.display_label}")
+    loaded = load_model(entry, settings, device)
+    prepared = prepare(loaded, list(corpus.items))
+    reporter.stage("capture", len(corpus.items))
+    t0 = time.perf_counter()
+    captured = capture(loaded, prepared, batch_size=settings.batch_size, progress=reporter.advance)
+    seconds = time.perf_counter() - t0
+
+    writer.write_tokens(pa.table({"token": np.arange(prepared.n_tokens), **prepared.token_rows}))
+    writer.write_items(_items_table(corpus))
+    for i, png in enumerate(prepared.pngs or []):
+        writer.write_image(i, png)
+    reporter.stage("joint", loaded.layers)
+    translations, scales = [], []
+    for layer in range(loaded.layers):
+        writer.write_vectors(layer, captured.q[layer], captured.k[layer])
+        t, s = joint_transforms(captured.q[layer], captured.k[layer])
+        translations.append(t)
+        scales.append(s)
+        reporter.advance()
+    writer.write_joint(np.stack(translations), np.stack(scales))
+    image = loaded.image
+    writer.write_manifest({
+        "atlas": path.name,
+        "model": {**entry.summary(), "weights": loaded.source, "revision": loaded.revision},
+        "corpus": {"id": corpus.id, "modality": corpus.modality, "hash": corpus.hash, "items": len(corpus.items),
+                   "source": corpus.source},
+        "layers": loaded.layers,
+        "heads": loaded.heads,
+        "head_dim": loaded.head_dim,
+        "tokens": prepared.n_tokens,
+        "causal": loaded.causal,
+        "scaling": captured.scaling,
+        "image": None if image is None else {"size": image.size, "patch": image.patch, "grid": image.grid,
+                                             "prefix_tokens": image.prefix_tokens},
+        "device": str(loaded.device),
+        "capture_seconds": round(seconds, 3),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "seed": settings.seed,
+        "stages": {"capture": "done"},
+        "reductions": {},
+    })
+
+
+def _items_table(corpus: Corpus) -> pa.Table:
+    is_image = corpus.modality == "image"
+    return pa.table({
+        "item": [it.item for it in corpus.items],
+        "text": ["" if is_image else it.text for it in corpus.items],
+        "image": [f"images/{it.item:05d}.png" if isinstance(it, ImageItem) else "" for it in corpus.items],
+        "label": [it.label for it in corpus.items],
+    })
+
+
+def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[int], layers: list[int] | None,
+                 reporter: Reporter) -> None:
+    writer = AtlasWriter(path)
+    for method in methods:
+        for dim in dims:
+            atlas = Atlas(path)
+            jobs = pending_jobs(atlas, method, dim, layers)
+            key = projection_key(method, dim)
+            reporter.stage(f"{method} {dim}-D", len(jobs))
+            run_jobs(path, jobs, workers=settings.workers, seed=settings.seed,
+                     on_done=lambda _r: reporter.advance(), in_process=method == "pca")
+            reductions = dict(read_manifest(path).get("reductions", {}))
+            reductions[key] = {"method": method, "dim": dim, "seed": settings.seed,
+                               "complete": Atlas(path).is_projection_complete(method, dim)}
+            writer.update_manifest(reductions=reductions)
+
+
+def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit: int | None = None,
+          methods: list[str] = ("pca",), dims: list[int] = (2, 3), device: str | None = None,
+          layers: str | None = None, reporter: Reporter | None = None) -> Path:
+    """Build (or finish) the atlas of `model_id` on `corpus_spec`; returns its folder."""
+    reporter = reporter or Silent()
+    entry = get_model(settings, model_id)
+    corpus = load_corpus(corpus_spec, entry.modality, limit)
+    ensure_writable(Path(settings.data_dir))
+    path = atlas_path(settings, entry.id, corpus.id, limit)
+    if _capture_is_current(path, entry, corpus):
+        reporter.message(f"capture already done in {path}")
+    else:
+        capture_stage(settings, entry, corpus, path, device, reporter)
+    chosen_layers = parse_layers(layers, Atlas(path).layers)
+    reduce_stage(settings, path, list(methods), list(dims), chosen_layers, reporter)
+    return path

@@ -1,0 +1,136 @@
+"""The `qkatlas` command: thin click commands over the library.
+
+Every QkatlasError becomes one line on stderr and exit status 2, here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import QkatlasError
+from .settings import Settings
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except QkatlasError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command again to continue where it stopped", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Atlas folder (QKATLAS_DATA_DIR).")
+@click.pass_context
+def main(ctx, data_dir):
+    """qkatlas: see what every attention head looks for."""
+    ctx.obj = Settings.from_env(data_dir=data_dir)
+
+
+def _settings(ctx, **overrides) -> Settings:
+    return ctx.obj.with_(**overrides)
+
+
+@main.command()
+@click.option("--model", "model_id", required=True, help="Catalog model id (see `qkatlas models`).")
+@click.option("--corpus", "corpus", default="default", show_default=True,
+              help="'default', 'images', or a .txt/.jsonl/.csv file or a folder of images.")
+@click.option("--limit", type=int, default=None, help="Use only the first N items of the corpus.")
+@click.option("--methods", default="pca", show_default=True, help="Comma-separated: pca,umap,tsne.")
+@click.option("--dims", default="2,3", show_default=True, help="Comma-separated: 2,3.")
+@click.option("--device", default=None, help="auto, cpu or cuda (QKATLAS_DEVICE; default auto).")
+@click.option("--layers", default=None, help="Reduce only these layers, e.g. 0,5.")
+@click.option("--workers", type=int, default=None, help="Reduction processes (default: one per core).")
+@click.option("--batch-size", type=int, default=None, help="Items per forward pass.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.pass_context
+def build(ctx, model_id, corpus, limit, methods, dims, device, layers, workers, batch_size, data_dir):
+    """Capture a model's queries/keys on a corpus and reduce every head."""
+    from .build import build as run_build, parse_dims, parse_methods
+    from .cli_progress import RichReporter
+
+    settings = _settings(ctx, data_dir=data_dir, workers=workers, batch_size=batch_size)
+    method_list, dim_list = parse_methods(methods), parse_dims(dims)
+    if batch_size is not None and batch_size < 1:
+        raise click.BadParameter(f"must be at least 1, got {batch_size}", param_hint="--batch-size")
+    with RichReporter() as reporter:
+        path = run_build(settings, model_id, corpus, limit, method_list, dim_list, device, layers, reporter)
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("atlas")
+@click.option("--layer", type=int, default=None, help="Show one head's projections (with --head).")
+@click.option("--head", type=int, default=None)
+@click.pass_context
+def info(ctx, atlas, layer, head):
+    """Print an atlas's manifest (and what has been computed) as JSON."""
+    from .info import atlas_info
+
+    click.echo(json.dumps(atlas_info(ctx.obj, atlas, layer, head), indent=2))
+
+
+@main.command()
+@click.argument("model_id")
+@click.option("--corpus", default="default", show_default=True)
+@click.option("--limit", type=int, default=8, show_default=True)
+@click.option("--tolerance", type=float, default=1e-4, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.pass_context
+def verify(ctx, model_id, corpus, limit, tolerance, device):
+    """Rebuild attention from captured q/k and compare with the model's own (one JSON line)."""
+    from .capture.inputs import prepare
+    from .capture.loader import load_model
+    from .capture.verify import verify as run_verify
+    from .catalog import get_model
+    from .corpus import load_corpus
+
+    entry = get_model(ctx.obj, model_id)
+    items = load_corpus(corpus, entry.modality, limit).items
+    loaded = load_model(entry, ctx.obj, device)
+    result = run_verify(loaded, prepare(loaded, list(items)))
+    result["tolerance"] = tolerance
+    result["ok"] = result["max_abs_err"] <= tolerance
+    click.echo(json.dumps(result))
+    if not result["ok"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_context
+def models(ctx):
+    """List the model catalog."""
+    from .catalog import load_catalog
+
+    for entry in load_catalog(ctx.obj).values():
+        click.echo(f"{entry.id:24s} {entry.modality:5s} {entry.display_label}")
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.pass_context
+def serve(ctx, host, port):
+    """Serve the atlases in the data dir: API + browser UI."""
+    from .serve import serve as run_serve
+
+    run_serve(_settings(ctx, host=host, port=port))
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.pass_context
+def demo(ctx, host, port):
+    """Serve at once and build the default atlases in the background (PCA first, then UMAP)."""
+    from .demo import run_demo
+
+    run_demo(_settings(ctx, host=host, port=port))

@@ -1,0 +1,50 @@
+"""The QkatlasError family: every error a user can cause, with a message written for people.
+
+The API turns these into 4xx responses and the CLI into one-line messages, each in one place.
+"""
+
+
+class QkatlasError(Exception):
+    """Base class; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+
+class NotFound(QkatlasError):
+    status = 404
+
+
+class UnknownModel(NotFound):
+    pass
+
+
+class UnknownCorpus(NotFound):
+    pass
+
+
+class UnknownAtlas(NotFound):
+    pass
+
+
+class ModelUnavailable(QkatlasError):
+    """A catalog model whose weights are neither local nor reachable on the hub."""
+
+    status = 503
+
+
+class InvalidInput(QkatlasError):
+    status = 422
+
+
+class TooLarge(QkatlasError):
+    status = 413
+
+
+class NotReady(QkatlasError):
+    """Something that exists but is still being computed (e.g. a projection)."""
+
+    status = 409
+
+
+class StorageError(QkatlasError):
+    status = 500

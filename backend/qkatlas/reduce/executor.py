@@ -1,0 +1,116 @@
+"""Runs (layer, head, method, dim) jobs over an atlas, in parallel, writing each when done.
+
+Heads are independent. Jobs run in a process pool of `workers` processes, each limited to
+`cores // workers` BLAS/OpenMP/numba threads so the machine is never oversubscribed. A job
+whose projection file exists is skipped, so a killed build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..joint import to_joint
+from ..store import Atlas, AtlasWriter
+from .methods import make_reducer
+from .quality import projection_quality
+
+
+@dataclass(frozen=True)
+class Job:
+    layer: int
+    head: int
+    method: str
+    dim: int
+
+
+def joint_cloud(atlas: Atlas, layer: int, head: int) -> np.ndarray:
+    """(2 * tokens, head_dim) float32: the head's queries then keys in the joint space."""
+    q, k = atlas.head_vectors(layer, head)
+    joint = atlas.joint
+    return to_joint(q, k, joint["translation"][layer, head], float(joint["scale"][layer, head]))
+
+
+def run_job(atlas_path: str, job: Job, seed: int = 0, threads: int = 1) -> dict:
+    """Reduce one head with one method and write it; returns the projection's metadata."""
+    atlas = Atlas(Path(atlas_path))
+    X = joint_cloud(atlas, job.layer, job.head)
+    reducer = make_reducer(job.method, job.dim, seed=seed, threads=threads)
+    t0 = time.perf_counter()
+    Y = reducer.fit_transform(X)
+    seconds = time.perf_counter() - t0
+    meta = {
+        "params": reducer.params,
+        "seconds": round(seconds, 4),
+        "points": int(len(Y)),
+        "quality": projection_quality(X, Y, seed=seed),
+        **reducer.placement(),
+    }
+    AtlasWriter(atlas.path).write_projection(job.layer, job.head, job.method, job.dim, Y, meta)
+    return {"layer": job.layer, "head": job.head, "method": job.method, "dim": job.dim, "seconds": seconds}
+
+
+def pending_jobs(atlas: Atlas, method: str, dim: int, layers: list[int] | None = None) -> list[Job]:
+    writer_path = atlas.path
+    out = []
+    for layer in layers if layers is not None else range(atlas.layers):
+        for head in range(atlas.heads):
+            npy = writer_path / "projections" / f"{method}-{dim}d" / f"L{layer:02d}H{head:02d}.npy"
+            if not npy.exists():
+                out.append(Job(layer, head, method, dim))
+    return out
+
+
+def plan_workers(requested: int, jobs: int) -> tuple[int, int]:
+    """(processes, threads per process) with processes x threads <= cores."""
+    cores = os.cpu_count() or 1
+    workers = requested if requested > 0 else cores
+    workers = max(1, min(workers, cores, jobs))
+    return workers, max(1, cores // workers)
+
+
+def _init_worker(threads: int) -> None:
+    # Set before numba/BLAS start their pools in this process.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+
+
+def run_jobs(
+    atlas_path: Path,
+    jobs: list[Job],
+    workers: int = 0,
+    seed: int = 0,
+    on_done: Callable[[dict], None] | None = None,
+    in_process: bool = False,
+) -> list[dict]:
+    """Run `jobs`; in-process for cheap methods (PCA) or when one worker is enough."""
+    if not jobs:
+        return []
+    processes, threads = plan_workers(workers, len(jobs))
+    results = []
+    if in_process or processes == 1:
+        for job in jobs:
+            results.append(run_job(str(atlas_path), job, seed, threads * processes))
+            if on_done:
+                on_done(results[-1])
+        return results
+    ctx = get_context("spawn")  # torch may be loaded in the parent: never fork it
+    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = {pool.submit(run_job, str(atlas_path), job, seed, threads) for job in jobs}
+        while futures:
+            done, futures = wait(futures, return_when=FIRST_COMPLETED)
+            for f in done:
+                results.append(f.result())
+                if on_done:
+                    on_done(results[-1])
+    return results

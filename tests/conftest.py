@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny real models, real atlases on disk, and the shared real weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qkatlas.build import build
+from qkatlas.settings import Settings
+
+SHARED_MODELS = Settings().shared_models
+needs_shared = pytest.mark.skipif(not (SHARED_MODELS / "all-MiniLM-L6-v2").is_dir(),
+                                  reason=f"real weights folder {SHARED_MODELS} is absent")
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def atlas_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("atlases")
+
+
+@pytest.fixture(scope="session")
+def settings(atlas_root) -> Settings:
+    return Settings(data_dir=atlas_root, workers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_atlas(settings) -> Path:
+    """tiny-gpt2 on 24 default sentences, PCA 2-D and 3-D for every head."""
+    return build(settings, "tiny-gpt2", "default", limit=24, methods=["pca"], dims=[2, 3])
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_atlas(settings) -> Path:
+    return build(settings, "tiny-bert", "default", limit=24, methods=["pca"], dims=[2, 3])
+
+
+@pytest.fixture(scope="session")
+def tiny_image_atlas(settings) -> Path:
+    """tiny-vit (4x4 patches + CLS) on 6 default images, PCA 2-D and 3-D."""
+    return build(settings, "tiny-vit", "images", limit=6, methods=["pca"], dims=[2, 3])
+
+
+@pytest.fixture(scope="session")
+def minilm_atlas(settings) -> Path:
+    if not (SHARED_MODELS / "all-MiniLM-L6-v2").is_dir():
+        pytest.skip(f"real weights folder {SHARED_MODELS} is absent")
+    return build(settings, "minilm", "default", limit=60, methods=["pca"], dims=[2, 3])
