@@ -22,7 +22,7 @@ from .errors import InvalidInput
 from .joint import joint_transforms
 from .progress import Reporter, Silent
 from .reduce import ORDER
-from .reduce.executor import pending_jobs, run_jobs
+from .reduce.executor import fill_quality, pending_jobs, run_jobs, run_pca_layers
 from .settings import Settings
 from .store import DIMS, METHODS, Atlas, AtlasWriter, atlas_id, ensure_writable, projection_key, read_manifest
 
@@ -80,17 +80,14 @@ def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus) -> bool:
             and m.get("corpus", {}).get("hash") == corpus.hash)
 
 
-def capture_stage(settings: Settings, entry: ModelEntry, corpus: Corpus, path: Path, device: str | None,
-                  reporter: Reporter) -> None:
+def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, reporter: Reporter) -> None:
     from .capture.inputs import prepare
-    from .capture.loader import load_model
     from .capture.run import capture
 
+    entry = loaded.entry
     writer = AtlasWriter(path)
     if (path / "projections").exists():  # vectors are about to change: old layouts are stale
         shutil.rmtree(path / "projections")
-    reporter.message(f"loading {entry.display_label}")
-    loaded = load_model(entry, settings, device)
     prepared = prepare(loaded, list(corpus.items))
     reporter.stage("capture", len(corpus.items))
     t0 = time.perf_counter()
@@ -145,7 +142,7 @@ def _items_table(corpus: Corpus) -> pa.Table:
 
 
 def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[int], layers: list[int] | None,
-                 reporter: Reporter) -> None:
+                 reporter: Reporter, device: str = "cpu") -> None:
     writer = AtlasWriter(path)
     for method in methods:
         for dim in dims:
@@ -153,8 +150,13 @@ def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[
             jobs = pending_jobs(atlas, method, dim, layers)
             key = projection_key(method, dim)
             reporter.stage(f"{method} {dim}-D", len(jobs))
-            run_jobs(path, jobs, workers=settings.workers, seed=settings.seed,
-                     on_done=lambda _r: reporter.advance(), in_process=method == "pca")
+            if method == "pca":
+                run_pca_layers(path, dim, layers, device, on_done=lambda _r: reporter.advance())
+                reporter.stage(f"quality {dim}-D", len(jobs))
+                fill_quality(path, method, dim, settings.seed, on_done=lambda _r: reporter.advance())
+            else:
+                run_jobs(path, jobs, workers=settings.workers, seed=settings.seed,
+                         on_done=lambda _r: reporter.advance())
             reductions = dict(read_manifest(path).get("reductions", {}))
             reductions[key] = {"method": method, "dim": dim, "seed": settings.seed,
                                "complete": Atlas(path).is_projection_complete(method, dim)}
@@ -170,10 +172,17 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
     corpus = load_corpus(corpus_spec, entry.modality, limit)
     ensure_writable(Path(settings.data_dir))
     path = atlas_path(settings, entry.id, corpus.id, limit)
+    from .capture.loader import load_model, pick_device
+
     if _capture_is_current(path, entry, corpus):
         reporter.message(f"capture already done in {path}")
+        chosen_layers = parse_layers(layers, Atlas(path).layers)
     else:
-        capture_stage(settings, entry, corpus, path, device, reporter)
-    chosen_layers = parse_layers(layers, Atlas(path).layers)
-    reduce_stage(settings, path, list(methods), list(dims), chosen_layers, reporter)
+        reporter.message(f"loading {entry.display_label}")
+        loaded = load_model(entry, settings, device)
+        chosen_layers = parse_layers(layers, loaded.layers)  # before the expensive part
+        capture_stage(settings, loaded, corpus, path, reporter)
+
+    reduce_stage(settings, path, list(methods), list(dims), chosen_layers, reporter,
+                 str(pick_device(device or settings.device)))
     return path

@@ -34,6 +34,8 @@ class Settings:
     max_upload_bytes: int = 8 * 1024 * 1024
     max_image_pixels: int = 4096 * 4096
     offline: bool = False
+    demo_models: str = ""  # comma-separated; empty: real-weights defaults when local, else tiny models
+    demo_methods: str = "pca,umap"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":

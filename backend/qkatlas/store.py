@@ -152,6 +152,9 @@ class AtlasWriter:
         write_json(npy.with_suffix(".json"), {"method": method, "dim": dim, "layer": layer, "head": head, **meta})
         write_npy(npy, coords.astype(np.float32, copy=False))
 
+    def update_projection_meta(self, layer: int, head: int, method: str, dim: int, meta: dict) -> None:
+        write_json(self.projection_path(layer, head, method, dim).with_suffix(".json"), meta)
+
 
 # ---------------------------------------------------------------------------------------
 # reader

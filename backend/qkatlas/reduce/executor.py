@@ -57,6 +57,51 @@ def run_job(atlas_path: str, job: Job, seed: int = 0, threads: int = 1) -> dict:
     return {"layer": job.layer, "head": job.head, "method": job.method, "dim": job.dim, "seconds": seconds}
 
 
+def run_pca_layers(atlas_path: Path, dim: int, layers: list[int] | None = None, device: str = "cpu",
+                   on_done: Callable[[dict], None] | None = None) -> None:
+    """PCA for every head still missing, one batched fit per layer; quality is left for
+    `fill_quality`, so every head has a layout as early as possible."""
+    from .batched_pca import pca_layer
+
+    atlas = Atlas(Path(atlas_path))
+    writer = AtlasWriter(atlas.path)
+    for layer in layers if layers is not None else range(atlas.layers):
+        missing = [h for h in range(atlas.heads) if not writer.has_projection(layer, h, "pca", dim)]
+        if not missing:
+            continue
+        t0 = time.perf_counter()
+        clouds = np.stack([joint_cloud(atlas, layer, h) for h in missing])
+        results = pca_layer(clouds, dim, device)
+        seconds = (time.perf_counter() - t0) / len(missing)
+        for h, (coords, params, placement) in zip(missing, results):
+            meta = {"params": params, "seconds": round(seconds, 4), "points": int(len(coords)), **placement}
+            writer.write_projection(layer, h, "pca", dim, coords, meta)
+            if on_done:
+                on_done({"layer": layer, "head": h, "method": "pca", "dim": dim, "seconds": seconds})
+
+
+def fill_quality(atlas_path: Path, method: str, dim: int, seed: int = 0,
+                 on_done: Callable[[dict], None] | None = None) -> int:
+    """Compute the neighbourhood-preservation score of every projection that lacks one."""
+    atlas = Atlas(Path(atlas_path))
+    writer = AtlasWriter(atlas.path)
+    done = 0
+    for layer in range(atlas.layers):
+        for head in range(atlas.heads):
+            if not writer.has_projection(layer, head, method, dim):
+                continue
+            meta = atlas.projection_meta(layer, head, method, dim)
+            if meta.get("quality"):
+                continue
+            Y = np.asarray(atlas.projection(layer, head, method, dim))
+            meta["quality"] = projection_quality(joint_cloud(atlas, layer, head), Y, seed=seed)
+            writer.update_projection_meta(layer, head, method, dim, meta)
+            done += 1
+            if on_done:
+                on_done({"layer": layer, "head": head})
+    return done
+
+
 def pending_jobs(atlas: Atlas, method: str, dim: int, layers: list[int] | None = None) -> list[Job]:
     writer_path = atlas.path
     out = []

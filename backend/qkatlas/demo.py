@@ -1,0 +1,73 @@
+"""`qkatlas demo`: serve at once, build the default atlases in a background process.
+
+The build runs in steps, cheapest first (PCA 2-D of every default atlas, then PCA 3-D, then
+UMAP, ...), each step writing heads as they finish, so the browser shows something within
+seconds and the slower layouts appear as they are ready. A finished step is skipped on the
+next start (the build is resumable).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .catalog import first_existing, get_model, local_candidates
+from .settings import Settings
+
+# (model, corpus, limit): real weights from shared/models when present...
+REAL_DEFAULTS = [("minilm", "default", None), ("dinov2-small", "images", 40)]
+# ...else random-init models that need nothing but the GPT-2 tokenizer or no tokenizer.
+TINY_DEFAULTS = [("tiny-gpt2", "default", None), ("tiny-vit", "images", 40)]
+
+
+@dataclass(frozen=True)
+class Step:
+    model: str
+    corpus: str
+    limit: int | None
+    method: str
+    dim: int
+
+
+def default_atlases(settings: Settings) -> list[tuple[str, str, int | None]]:
+    if settings.demo_models:
+        return [(m.strip(), "default", None) for m in settings.demo_models.split(",") if m.strip()]
+    local = all(first_existing(local_candidates(settings, get_model(settings, m).local)) for m, _, _ in REAL_DEFAULTS)
+    return REAL_DEFAULTS if local else TINY_DEFAULTS
+
+
+def plan(settings: Settings) -> list[Step]:
+    atlases = default_atlases(settings)
+    methods = [m.strip() for m in settings.demo_methods.split(",") if m.strip()]
+    return [Step(model, corpus, limit, method, dim) for method in methods for dim in (2, 3)
+            for model, corpus, limit in atlases]
+
+
+def build_all(settings: Settings) -> None:
+    """Run every step in this process; a failing step is reported and the rest go on."""
+    from .build import build
+    from .errors import QkatlasError
+
+    for step in plan(settings):
+        print(f"[demo] {step.model} on {step.corpus}: {step.method} {step.dim}-D", flush=True)
+        try:
+            build(settings, step.model, step.corpus, step.limit, [step.method], [step.dim])
+        except QkatlasError as e:
+            print(f"[demo] skipped {step.model}: {e}", flush=True)
+
+
+def run_demo(settings: Settings) -> None:
+    from .serve import serve
+
+    builder = subprocess.Popen([sys.executable, "-m", "qkatlas.demo"])
+    print(f"[demo] building default atlases in the background (pid {builder.pid}); "
+          f"serving http://{settings.host}:{settings.port}", flush=True)
+    try:
+        serve(settings)
+    finally:
+        builder.terminate()
+
+
+if __name__ == "__main__":
+    build_all(Settings.from_env())
