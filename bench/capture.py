@@ -1,0 +1,113 @@
+"""Capture throughput: tokens/s of capturing every head's q/k to host memory (float16)
+against the plain forward pass of the same model, in the same run.
+
+    python bench/capture.py [--device cpu|cuda] [--items 64] [--repeats 3]
+
+Models are random-init at real sizes (GPT-2 small, BERT base, ViT-B/16): speed does not
+depend on the weights. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from qkatlas.capture.inputs import prepare
+from qkatlas.capture.loader import LoadedModel, pick_device
+from qkatlas.capture.run import batches, capture, forward, model_inputs
+from qkatlas.catalog import get_model
+from qkatlas.corpus import load_corpus
+from qkatlas.settings import Settings
+
+
+def build_model(kind: str, settings: Settings, device: torch.device) -> LoadedModel:
+    torch.manual_seed(0)
+    if kind == "vit-b16":
+        from transformers import ViTConfig, ViTModel
+
+        from qkatlas.capture.loader import ImageSpec
+
+        model = ViTModel(ViTConfig(attn_implementation="sdpa"), add_pooling_layer=False)
+        spec = ImageSpec(size=224, patch=16, mean=(0.5,) * 3, std=(0.5,) * 3)
+        entry = get_model(settings, "tiny-vit")
+        return LoadedModel(entry, model.eval().to(device), device, 12, 12, 64, False, image=spec)
+    from qkatlas.capture.loader import _load_tokenizer
+
+    entry = get_model(settings, "tiny-gpt2" if kind == "gpt2-small" else "tiny-bert")
+    tok = _load_tokenizer(entry, settings, entry.tokenizer_local, entry.tokenizer)
+    if kind == "gpt2-small":
+        from transformers import GPT2Config, GPT2Model
+
+        model = GPT2Model(GPT2Config(vocab_size=len(tok), attn_implementation="sdpa"))
+    else:
+        from transformers import BertConfig, BertModel
+
+        model = BertModel(BertConfig(vocab_size=len(tok), attn_implementation="sdpa"), add_pooling_layer=False)
+    return LoadedModel(entry, model.eval().to(device), device, 12, 12, 64, kind == "gpt2-small", tokenizer=tok,
+                       max_length=512)
+
+
+@torch.inference_mode()
+def plain_forward(loaded: LoadedModel, prepared, batch_size: int) -> None:
+    for idx in batches(prepared, batch_size):
+        inputs, _ = model_inputs(loaded, prepared, idx)
+        forward(loaded, inputs)
+    if loaded.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--items", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", default="gpt2-small,bert-base,vit-b16")
+    args = ap.parse_args()
+    settings = Settings.from_env()
+    device = pick_device(args.device)
+    results = []
+    for kind in args.models.split(","):
+        loaded = build_model(kind, settings, device)
+        if device.type == "cuda":
+            loaded.model.half()
+        modality = "image" if kind == "vit-b16" else "text"
+        items = list(load_corpus("default", modality, args.items).items)
+        prepared = prepare(loaded, items)
+        plain_forward(loaded, prepared, args.batch_size)  # warm-up
+        plain = best_of(lambda: plain_forward(loaded, prepared, args.batch_size), args.repeats)
+        captured = best_of(lambda: capture(loaded, prepared, args.batch_size, dtype=np.float16), args.repeats)
+        results.append({
+            "model": kind,
+            "tokens": prepared.n_tokens,
+            "plain_forward_tokens_per_s": round(prepared.n_tokens / plain),
+            "capture_tokens_per_s": round(prepared.n_tokens / captured),
+            "capture_over_plain": round(plain / captured, 3),
+        })
+    print(json.dumps({
+        "bench": "capture",
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
+        "cpu_cores": __import__("os").cpu_count(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "dtype": "float32" if device.type == "cpu" else "float16",
+        "results": results,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
