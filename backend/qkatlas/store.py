@@ -326,9 +326,16 @@ def list_atlases(data_dir: Path) -> list[Path]:
     return sorted(p for p in data_dir.iterdir() if (p / "manifest.json").is_file())
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name longer than the file system allows
+        return False
+
+
 def open_atlas(data_dir: Path, name: str) -> Atlas:
     path = Path(data_dir) / name
-    if "/" in name or name.startswith(".") or not (path / "manifest.json").is_file():
+    if "/" in name or name.startswith(".") or not _is_file(path / "manifest.json"):
         known = ", ".join(p.name for p in list_atlases(data_dir)) or "none"
         raise UnknownAtlas(f"unknown atlas {name!r}; available atlases: {known}")
     return Atlas(path)

@@ -2,31 +2,81 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
+from threadpoolctl import threadpool_limits
 
 from ..errors import QkatlasError
 from ..settings import PROJECT_ROOT, Settings
+from .deps import AtlasRegistry
+from .inference import LiveModels
+from .responses import OCTET
+from .timing import ServerTiming
+from .routers import atlases, heads, items, live, system
 
 FRONTEND = PROJECT_ROOT / "frontend"
+DESCRIPTION = """Joint query/key embeddings of every attention head.
+
+Layers, heads, items and tokens are 0-based. A head's points are `2 * tokens` rows: the
+queries of tokens `0..tokens-1`, then their keys. Large arrays travel as little-endian binary
+(float32) with `X-Shape` headers; errors are `{"detail": "<message>"}` with a 4xx status.
+"""
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """Pydantic's errors as one sentence naming each bad parameter, what it got and what is valid."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        where, name = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("request", ".".join(loc))
+        label = f"{where} field {name!r}" if where == "body" else f"{where} parameter {name!r}"
+        if err.get("type") == "missing":
+            parts.append(f"{label} is required")
+        else:
+            got = repr(err.get("input"))
+            got = got if len(got) <= 80 else got[:77] + "..."
+            parts.append(f"{label} = {got} is invalid: {err.get('msg')}")
+    return "; ".join(parts) or "invalid request"
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI):
+    # Requests run side by side in worker threads. Multithreaded BLAS on top of that
+    # oversubscribes the cores, and a sub-millisecond product then waits for a descheduled
+    # helper thread (tens of ms on a busy 2-core machine): one BLAS thread per request.
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(title="qkatlas", version="0.1.0", description="Joint query/key embeddings of every attention head.")
+    app = FastAPI(title="qkatlas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.atlases = AtlasRegistry(settings.data_dir)
+    app.state.live = LiveModels(settings)
 
     @app.exception_handler(QkatlasError)
     async def _qkatlas_error(_request, exc: QkatlasError):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict:
-        return {"status": "ok"}
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request, exc: RequestValidationError):
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    if Path(FRONTEND).is_dir():
+    # float32 coordinates barely compress (their low mantissa bytes are noise): gzip only text.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, OCTET))
+    app.add_middleware(ServerTiming)
+    for module in (system, atlases, heads, items, live):
+        app.include_router(module.router)
+
+    if Path(FRONTEND).is_dir():  # last, so every API route wins
         app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
     return app

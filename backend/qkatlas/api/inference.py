@@ -1,0 +1,78 @@
+"""Live inference for the API: one loaded model per catalog id, shared by every request.
+
+The only API module that touches torch (imported on first use, so a server that never runs
+live inference never loads it). Loading is slow, so a model stays loaded; a lock per model
+serialises its forward passes. Callers run these functions off the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..catalog import ModelEntry
+from ..errors import TooLarge
+from ..settings import Settings
+
+
+@dataclass
+class LiveCapture:
+    """One input through the model: its tokens and every layer's q/k, float32 (n, heads, head_dim)."""
+
+    tokens: list[dict]  # text, position, special, row, col
+    q: list[np.ndarray]
+    k: list[np.ndarray]
+    scaling: list[float]
+    causal: bool
+
+
+class LiveModels:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._models: dict = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, model_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(model_id, threading.Lock())
+
+    def _loaded(self, entry: ModelEntry):
+        """The model of `entry`, loaded on first use (ModelUnavailable is not remembered: weights may appear)."""
+        if entry.id not in self._models:
+            from ..capture.loader import load_model
+
+            self._models[entry.id] = load_model(entry, self.settings)
+        return self._models[entry.id]
+
+    def text(self, entry: ModelEntry, text: str) -> LiveCapture:
+        from ..corpus import TextItem
+
+        with self._lock(entry.id):
+            loaded = self._loaded(entry)
+            n = len(loaded.tokenizer(text, add_special_tokens=True)["input_ids"])
+            limit = min(self.settings.max_text_tokens, loaded.max_length)
+            if n > limit:
+                raise TooLarge(f"text has {n} tokens; the limit is {limit} tokens "
+                               f"(max_text_tokens={self.settings.max_text_tokens}, model maximum {loaded.max_length})")
+            return self._capture(loaded, TextItem(0, text, "input"))
+
+    def image(self, entry: ModelEntry, image) -> LiveCapture:
+        from ..corpus import ImageItem
+
+        with self._lock(entry.id):
+            return self._capture(self._loaded(entry), ImageItem(0, image, "upload"))
+
+    @staticmethod
+    def _capture(loaded, item) -> LiveCapture:
+        from ..capture.inputs import prepare
+        from ..capture.run import capture
+
+        prepared = prepare(loaded, [item])
+        captured = capture(loaded, prepared, batch_size=1, dtype=np.float32)
+        rows = prepared.token_rows
+        tokens = [{"text": t, "position": p, "special": s, "row": r, "col": c}
+                  for t, p, s, r, c in zip(rows["text"], rows["position"], rows["special"], rows["row"], rows["col"])]
+        return LiveCapture(tokens, captured.q, captured.k, captured.scaling, loaded.causal)

@@ -1,0 +1,90 @@
+"""How arrays and tables travel: binary bodies with ETag/Cache-Control (and 304), JSON or Arrow tables.
+
+Also the OpenAPI description of those responses and of the {detail} errors, shared by the routers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import Request, Response
+
+from .schemas import Error
+
+OCTET = "application/octet-stream"
+ARROW = "application/vnd.apache.arrow.stream"
+PNG = "image/png"
+LONG_CACHE = "public, max-age=3600"
+REVALIDATE = "no-cache"  # for answers that change while a build runs: the browser asks again, gets a 304
+
+
+def etag(*parts) -> str:
+    """A strong ETag from whatever identifies the bytes (file stamps, parameters)."""
+    return '"' + hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest() + '"'
+
+
+def not_modified(request: Request, tag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or tag in tags
+
+
+def cached_response(request: Request, body, tag: str, media_type: str = OCTET, cache: str = LONG_CACHE,
+                    headers: dict[str, str] | None = None) -> Response:
+    """`body` with ETag and Cache-Control, or an empty 304 when the client already holds it.
+
+    `body` may be a function returning the bytes, so a 304 never renders them.
+    """
+    headers = {"ETag": tag, "Cache-Control": cache, **(headers or {})}
+    if not_modified(request, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(body() if callable(body) else body, media_type=media_type, headers=headers)
+
+
+def wants_arrow(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "arrow"
+    return ARROW in request.headers.get("accept", "")
+
+
+# ---------------------------------------------------------------------------------------
+# OpenAPI descriptions
+
+
+def errors(*statuses: int) -> dict:
+    messages = {
+        404: "unknown atlas, layer, head, item, token or method: the message names the valid range",
+        409: "the projection is not computed yet (a build is running or was not asked for it)",
+        413: "input too large: the message names the limit",
+        422: "a bad parameter: the message names it and its valid values",
+        503: "the model of this atlas cannot be loaded here",
+    }
+    return {s: {"model": Error, "description": messages[s]} for s in statuses}
+
+
+def binary(description: str, *, json_model=None, headers: tuple[str, ...] = ("X-Shape",)) -> dict:
+    content = {OCTET: {"schema": {"type": "string", "format": "binary"}}}
+    if json_model is not None:
+        content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json_model.__name__}"}}
+    return {
+        200: {"description": description, "content": content,
+              "headers": {h: {"schema": {"type": "string"}} for h in (*headers, "ETag", "Cache-Control")}},
+        304: {"description": "not modified (If-None-Match matched the ETag)"},
+    }
+
+
+def table(model) -> dict:
+    return {
+        200: {"description": "the table as JSON columns, or an Arrow IPC stream (format=arrow or "
+                             f"Accept: {ARROW})",
+              "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
+                          ARROW: {"schema": {"type": "string", "format": "binary"}}}},
+        304: {"description": "not modified (If-None-Match matched the ETag)"},
+    }
+
+
+def png(description: str) -> dict:
+    return {200: {"description": description, "content": {PNG: {"schema": {"type": "string", "format": "binary"}}}},
+            304: {"description": "not modified (If-None-Match matched the ETag)"}}

@@ -1,0 +1,77 @@
+"""Atlases: the list, one atlas's summary with quality, and its token and item tables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ...store import DIMS, METHODS
+from ..deps import AtlasRegistry, get_atlas, get_registry
+from ..responses import ARROW, LONG_CACHE, cached_response, errors, table, wants_arrow
+from ..schemas import AtlasDetail, AtlasSummary, Table
+from ..served import ServedAtlas
+
+router = APIRouter(prefix="/api/atlases", tags=["atlases"])
+
+TableFormat = Query(None, description=f"json or arrow; when absent, `Accept: {ARROW}` asks for arrow")
+
+
+def summary(served: ServedAtlas) -> dict:
+    atlas, m = served.atlas, served.atlas.manifest
+    layouts = served.layouts()
+    return {
+        "id": served.id,
+        "model": m["model"],
+        "corpus": {k: v for k, v in m["corpus"].items() if k != "hash"},
+        "layers": atlas.layers,
+        "heads": atlas.heads,
+        "head_dim": atlas.head_dim,
+        "tokens": atlas.n_tokens,
+        "causal": atlas.causal,
+        "modality": atlas.modality,
+        "projections": layouts,
+        "complete": {key: done == served.total_heads for key, done in layouts.items()},
+        "total_heads": served.total_heads,
+    }
+
+
+@router.get("", response_model=list[AtlasSummary])
+def list_atlases(registry: AtlasRegistry = Depends(get_registry)) -> list[dict]:
+    """Every readable atlas in the data dir (a build in progress shows once its capture is done)."""
+    return [summary(served) for served in registry.readable()]
+
+
+@router.get("/{atlas}", response_model=AtlasDetail, responses=errors(404))
+def atlas_detail(served: ServedAtlas = Depends(get_atlas)) -> dict:
+    """The summary plus per-head projection quality, the image grid, the q·k scaling per layer, versions."""
+    m = served.atlas.manifest
+    quality = {}
+    for method in METHODS:
+        for dim in DIMS:
+            scores = served.quality(method, dim)
+            if scores:
+                quality[f"{method}-{dim}d"] = scores
+    return {**summary(served), "quality": quality, "image": m.get("image"), "scaling": m.get("scaling", []),
+            "versions": m.get("versions", {}), "created": m.get("created")}
+
+
+def _table(request: Request, served: ServedAtlas, which: str, fmt: str | None):
+    arrow = wants_arrow(request, fmt)
+    body, tag = served.table_payload(which, arrow)
+    return cached_response(request, body, tag, media_type=ARROW if arrow else "application/json",
+                           cache=LONG_CACHE, headers={"Vary": "Accept"})
+
+
+@router.get("/{atlas}/tokens", response_model=Table, responses={**table(Table), **errors(404, 422)})
+def tokens(request: Request, served: ServedAtlas = Depends(get_atlas),
+           format: Literal["json", "arrow"] | None = TableFormat):
+    """One row per token or patch: token, item, position, text, special, row, col (row/col -1 for text)."""
+    return _table(request, served, "tokens", format)
+
+
+@router.get("/{atlas}/items", response_model=Table, responses={**table(Table), **errors(404, 422)})
+def items(request: Request, served: ServedAtlas = Depends(get_atlas),
+          format: Literal["json", "arrow"] | None = TableFormat):
+    """One row per sentence or image: item, text, label, tokens (count), offset (its first token row)."""
+    return _table(request, served, "items", format)

@@ -1,0 +1,53 @@
+"""Health, readiness, the model catalog, and plotly.js from the installed plotly package."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse, JSONResponse
+
+from ...catalog import load_catalog
+from ...settings import Settings
+from ..deps import AtlasRegistry, get_registry, get_settings
+from ..schemas import CatalogModel, Health, Ready
+
+router = APIRouter()
+PLOTLY_CACHE = "public, max-age=604800"
+
+
+@router.get("/healthz", tags=["health"], response_model=Health)
+def healthz() -> dict:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"], response_model=Ready, response_model_exclude_none=True,
+            responses={503: {"model": Ready, "description": "no atlas is readable yet"}})
+def readyz(registry: AtlasRegistry = Depends(get_registry)):
+    """Ready when at least one atlas can be read."""
+    n = len(registry.readable())
+    if n == 0:
+        return JSONResponse({"status": "not ready", "atlases": 0,
+                             "detail": f"no readable atlas in {str(registry.data_dir)!r}; build one with "
+                                       "`qkatlas build`"}, status_code=503)
+    return {"status": "ready", "atlases": n}
+
+
+@router.get("/api/models", tags=["models"], response_model=list[CatalogModel])
+def models(settings: Settings = Depends(get_settings)) -> list[dict]:
+    """The model catalog (models/*.toml)."""
+    return [entry.summary() for entry in load_catalog(settings).values()]
+
+
+def plotly_js():
+    return files("plotly") / "package_data" / "plotly.min.js"
+
+
+@router.get("/vendor/plotly.min.js", tags=["static"], include_in_schema=False)
+def plotly():
+    """plotly.js, served from the installed plotly package (no CDN)."""
+    import plotly as plotly_pkg
+
+    return FileResponse(plotly_js(), media_type="text/javascript",
+                        headers={"Cache-Control": PLOTLY_CACHE, "X-Plotly-Py-Version": plotly_pkg.__version__})

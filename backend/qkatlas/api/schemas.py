@@ -1,0 +1,244 @@
+"""Pydantic models of every JSON request and response (docs/api-contract.md), with OpenAPI examples."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _example(example: dict, extra: str = "ignore") -> ConfigDict:
+    return ConfigDict(extra=extra, json_schema_extra={"examples": [example]})
+
+
+class Error(BaseModel):
+    model_config = _example({"detail": "head 7 does not exist in atlas 'gpt2__default'; valid heads: 0..3"})
+    detail: str
+
+
+class Health(BaseModel):
+    model_config = _example({"status": "ok"})
+    status: str
+
+
+class Ready(BaseModel):
+    model_config = _example({"status": "ready", "atlases": 2})
+    status: str
+    atlases: int
+    detail: str | None = None
+
+
+class CatalogModel(BaseModel):
+    model_config = _example({
+        "id": "gpt2", "label": "GPT-2 small (OpenAI)", "family": "gpt2", "modality": "text",
+        "loader": "transformers", "source": "openai-community/gpt2", "random": False,
+        "notes": "12 layers x 12 heads, causal.",
+    })
+    id: str
+    label: str
+    family: str
+    modality: str
+    loader: str
+    source: str
+    random: bool
+    notes: str
+
+
+class ModelInfo(BaseModel):
+    """The manifest's model block: the catalog fields plus where the weights came from."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    label: str
+    family: str
+    modality: str
+    random: bool
+
+
+class CorpusInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    modality: str
+    items: int
+    source: str
+
+
+class ImageInfo(BaseModel):
+    model_config = _example({"size": 224, "patch": 16, "grid": 14, "prefix_tokens": 1})
+    size: int
+    patch: int
+    grid: int
+    prefix_tokens: int
+
+
+_SUMMARY_EXAMPLE = {
+    "id": "tiny-gpt2__default-n24",
+    "model": {"id": "tiny-gpt2", "label": "tiny GPT-2 (random init)", "family": "gpt2", "modality": "text",
+              "random": True, "loader": "random", "source": "gpt2"},
+    "corpus": {"id": "default", "modality": "text", "items": 24, "source": "bundled sentences"},
+    "layers": 2, "heads": 4, "head_dim": 16, "tokens": 256, "causal": True, "modality": "text",
+    "projections": {"pca-2d": 8, "pca-3d": 8}, "complete": {"pca-2d": True, "pca-3d": True}, "total_heads": 8,
+}
+
+
+class AtlasSummary(BaseModel):
+    model_config = _example(_SUMMARY_EXAMPLE)
+    id: str
+    model: ModelInfo
+    corpus: CorpusInfo
+    layers: int
+    heads: int
+    head_dim: int
+    tokens: int
+    causal: bool
+    modality: str
+    projections: dict[str, int] = Field(description='{"pca-2d": heads done, ...} for every layout started')
+    complete: dict[str, bool]
+    total_heads: int
+
+
+class AtlasDetail(AtlasSummary):
+    model_config = _example({
+        **_SUMMARY_EXAMPLE,
+        "quality": {"pca-2d": {"L00H00": {"knn_recall@10": 0.19, "trustworthiness@10": 0.76, "sample": 512}}},
+        "image": None, "scaling": [0.25, 0.25], "versions": {"qkatlas": "0.1.0"},
+        "created": "2026-01-01T00:00:00+00:00",
+    })
+    quality: dict[str, dict[str, dict[str, int | float]]]
+    image: ImageInfo | None
+    scaling: list[float]
+    versions: dict[str, str]
+    created: str | None
+
+
+class Table(BaseModel):
+    """A columnar table: every column is a list of `n` values."""
+
+    model_config = _example({"n": 2, "columns": {"token": [0, 1], "item": [0, 0], "position": [0, 1],
+                                                "text": ["The", " cat"], "special": [False, False],
+                                                "row": [-1, -1], "col": [-1, -1]}})
+    n: int
+    columns: dict[str, list[int | bool | str]]
+
+
+class ProjectionInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    params: dict
+    quality: dict[str, int | float]
+    seconds: float | None
+
+
+class JointInfo(BaseModel):
+    scale: float = Field(description="queries are multiplied by it and keys divided by it")
+    translation_norm: float = Field(description="length of the vector added to every key")
+
+
+class HeadInfo(BaseModel):
+    model_config = _example({
+        "layer": 0, "head": 3,
+        "projections": {"pca-2d": {"params": {"explained_variance_ratio": [0.15, 0.12]},
+                                   "quality": {"knn_recall@10": 0.19, "trustworthiness@10": 0.76, "sample": 512},
+                                   "seconds": 0.008}},
+        "joint": {"scale": 1.07, "translation_norm": 2.4},
+    })
+    layer: int
+    head: int
+    projections: dict[str, ProjectionInfo]
+    joint: JointInfo
+
+
+class Points(BaseModel):
+    model_config = _example({"shape": [4, 2], "points": [[0.1, -1.2], [0.3, 0.4], [1.5, 0.2], [-0.7, 0.9]]})
+    shape: list[int]
+    points: list[list[float]]
+
+
+class TokenRef(BaseModel):
+    token: int
+    side: Literal["query", "key"]
+    text: str
+    item: int
+    position: int
+
+
+class Neighbour(TokenRef):
+    score: float
+
+
+class Neighbours(BaseModel):
+    model_config = _example({
+        "token": {"token": 1, "side": "query", "text": " cat", "item": 0, "position": 1},
+        "by": "attention", "metric": "q·k × scaling (highest first)",
+        "neighbours": [{"token": 0, "side": "key", "text": "The", "item": 0, "position": 0, "score": 3.2}],
+    })
+    token: TokenRef
+    by: Literal["attention", "joint", "projection"]
+    metric: str
+    neighbours: list[Neighbour]
+
+
+class ItemToken(BaseModel):
+    token: int
+    text: str
+    position: int
+    special: bool
+    row: int
+    col: int
+
+
+class ItemAttention(BaseModel):
+    model_config = _example({
+        "item": 0, "layer": 1, "head": 2,
+        "tokens": [{"token": 0, "text": "The", "position": 0, "special": False, "row": -1, "col": -1},
+                   {"token": 1, "text": " cat", "position": 1, "special": False, "row": -1, "col": -1}],
+        "attention": [[1.0, 0.0], [0.4, 0.6]],
+    })
+    item: int
+    layer: int
+    head: int | None
+    heads: int | None = Field(None, description="present when `head` is omitted: attention is [heads][n][n]")
+    tokens: list[ItemToken]
+    attention: list[list[float]] | list[list[list[float]]]
+
+
+class LiveText(BaseModel):
+    model_config = _example({"atlas": "tiny-gpt2__default-n24", "text": "The cat sat on the mat.", "layer": 0, "head": 1})
+    atlas: str
+    text: str
+    layer: int | None = None
+    head: int | None = None
+
+
+class LiveToken(BaseModel):
+    text: str
+    position: int
+    special: bool
+    row: int
+    col: int
+
+
+class LivePoints(BaseModel):
+    layer: int
+    head: int
+    method: Literal["pca"]
+    dim: Literal[2]
+    queries: list[list[float]]
+    keys: list[list[float]]
+
+
+class LiveAttention(BaseModel):
+    model_config = _example({
+        "model": "tiny-gpt2", "atlas": "tiny-gpt2__default-n24",
+        "tokens": [{"text": "Hi", "position": 0, "special": False, "row": -1, "col": -1}],
+        "layers": 2, "heads": 4, "attention": [[[[1.0]]] * 4] * 2,
+        "points": {"layer": 0, "head": 1, "method": "pca", "dim": 2, "queries": [[0.1, 0.2]], "keys": [[0.3, -0.1]]},
+    })
+    model: str
+    atlas: str
+    tokens: list[LiveToken]
+    layers: int
+    heads: int
+    attention: list[list[list[list[float]]]] = Field(description="[layers][heads][n][n], rounded to 6 decimals")
+    points: LivePoints | None = Field(description="the input's queries and keys placed in the atlas's PCA 2-D "
+                                                  "layout of (layer, head); null without layer and head, or when "
+                                                  "that layout is not computed yet")

@@ -1,0 +1,82 @@
+"""API fixtures: the real app over the real tiny atlases, atlas copies to change, a real server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from qkatlas.api.app import create_app
+from qkatlas.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def atlases(tiny_text_atlas, tiny_bert_atlas, tiny_image_atlas) -> dict[str, Path]:
+    """The three tiny atlases, built once into the session's data dir."""
+    return {"gpt2": tiny_text_atlas, "bert": tiny_bert_atlas, "vit": tiny_image_atlas}
+
+
+@pytest.fixture(scope="session")
+def client(settings, atlases) -> TestClient:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def gpt2(atlases) -> str:
+    return f"/api/atlases/{atlases['gpt2'].name}"
+
+
+@pytest.fixture(scope="session")
+def vit(atlases) -> str:
+    return f"/api/atlases/{atlases['vit'].name}"
+
+
+@pytest.fixture
+def scratch(tmp_path, settings, atlases):
+    """A fresh data dir with a copy of the tiny GPT-2 atlas that a test may change, and a client on it."""
+    data = tmp_path / "data"
+    copy = data / atlases["gpt2"].name
+    shutil.copytree(atlases["gpt2"], copy)
+    with TestClient(create_app(settings.with_(data_dir=data))) as c:
+        yield c, copy
+
+
+def free_port_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture(scope="session")
+def server(settings, atlases) -> str:
+    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+    sock = free_port_socket()
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def with_catalog_entry(settings: Settings, tmp_path: Path, toml: str) -> Settings:
+    """Settings whose catalog is the project's plus one extra model file."""
+    catalog = tmp_path / "models"
+    shutil.copytree(settings.catalog_dir, catalog)
+    (catalog / "extra.toml").write_text(toml)
+    return settings.with_(catalog_dir=catalog)

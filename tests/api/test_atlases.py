@@ -1,0 +1,106 @@
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .stored import manifest
+
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+def test_list_has_a_summary_of_every_atlas(client, atlases):
+    body = {a["id"]: a for a in client.get("/api/atlases").json()}
+    for path in atlases.values():
+        assert path.name in body
+    a = body[atlases["gpt2"].name]
+    m = manifest(atlases["gpt2"])
+    assert {k: a[k] for k in ("layers", "heads", "head_dim", "tokens", "causal")} == \
+        {k: m[k] for k in ("layers", "heads", "head_dim", "tokens", "causal")}
+    assert a["model"]["id"] == "tiny-gpt2" and a["model"]["random"] is True
+    assert a["corpus"] == {"id": "default", "modality": "text", "items": 24, "source": m["corpus"]["source"]}
+    assert a["modality"] == "text" and a["total_heads"] == 8
+    assert a["projections"] == {"pca-2d": 8, "pca-3d": 8}
+    assert a["complete"] == {"pca-2d": True, "pca-3d": True}
+
+
+def test_detail_adds_quality_image_scaling_versions(client, atlases, gpt2, vit):
+    a = client.get(gpt2).json()
+    assert set(a["quality"]) == {"pca-2d", "pca-3d"}
+    assert set(a["quality"]["pca-2d"]) == {f"L{l:02d}H{h:02d}" for l in range(2) for h in range(4)}
+    assert 0 <= a["quality"]["pca-2d"]["L01H02"]["trustworthiness@10"] <= 1
+    assert a["image"] is None and a["scaling"] == manifest(atlases["gpt2"])["scaling"]
+    assert a["versions"]["qkatlas"] and a["created"]
+    assert client.get(vit).json()["image"] == {"size": 64, "patch": 16, "grid": 4, "prefix_tokens": 1}
+
+
+def test_unknown_atlas_is_404_naming_the_atlases_there_are(client, atlases):
+    assert client.get("/api/atlases/a%2Fb").status_code == 404
+    for name in ("nope", "...", ".hidden", "a%00b", "x" * 300):
+        r = client.get(f"/api/atlases/{name}")
+        assert r.status_code == 404, name
+        assert atlases["gpt2"].name in r.json()["detail"]
+    assert "unknown atlas 'nope'" in client.get("/api/atlases/nope/matrix").json()["detail"]
+
+
+def test_tokens_json_is_the_stored_table_column_by_column(client, atlases, gpt2):
+    body = client.get(f"{gpt2}/tokens").json()
+    stored = pq.read_table(atlases["gpt2"] / "tokens.parquet")
+    assert body["n"] == stored.num_rows
+    assert list(body["columns"]) == ["token", "item", "position", "text", "special", "row", "col"]
+    assert body["columns"] == stored.select(list(body["columns"])).to_pydict()
+
+
+def test_tokens_arrow_round_trips_by_format_and_by_accept(client, atlases, gpt2):
+    stored = pq.read_table(atlases["gpt2"] / "tokens.parquet")
+    for r in (client.get(f"{gpt2}/tokens?format=arrow"), client.get(f"{gpt2}/tokens", headers={"Accept": ARROW})):
+        assert r.headers["content-type"] == ARROW
+        table = pa.ipc.open_stream(r.content).read_all()
+        assert table.equals(stored.select(table.column_names))
+    assert client.get(f"{gpt2}/tokens?format=json", headers={"Accept": ARROW}).json()["n"] == stored.num_rows
+
+
+def test_items_give_text_label_token_count_and_first_row(client, atlases, gpt2):
+    body = client.get(f"{gpt2}/items").json()
+    cols = body["columns"]
+    assert body["n"] == 24 and list(cols) == ["item", "text", "label", "tokens", "offset"]
+    items = np.asarray(pq.read_table(atlases["gpt2"] / "tokens.parquet").column("item"))
+    assert cols["tokens"] == np.bincount(items).tolist()
+    assert cols["offset"] == [int(np.flatnonzero(items == i)[0]) for i in range(24)]
+    assert cols["text"][0] == "The cat sat on the mat."
+    table = pa.ipc.open_stream(client.get(f"{gpt2}/items?format=arrow").content).read_all()
+    assert table.to_pydict() == cols
+
+
+def test_tables_have_an_etag_and_answer_304(client, gpt2):
+    r = client.get(f"{gpt2}/tokens")
+    assert r.headers["cache-control"] == "public, max-age=3600"
+    again = client.get(f"{gpt2}/tokens", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    arrow = client.get(f"{gpt2}/tokens?format=arrow")
+    assert arrow.headers["etag"] != r.headers["etag"]
+
+
+def test_table_errors(client, gpt2):
+    r = client.get(f"{gpt2}/tokens?format=csv")
+    assert r.status_code == 422 and "'format'" in r.json()["detail"] and "arrow" in r.json()["detail"]
+
+
+def test_an_atlas_copied_in_while_serving_is_found(scratch, atlases):
+    c, copy = scratch
+    late = copy.parent / atlases["bert"].name
+    assert c.get(f"/api/atlases/{late.name}").status_code == 404
+    shutil.copytree(atlases["bert"], late)
+    assert c.get(f"/api/atlases/{late.name}").status_code == 200
+    assert late.name in [a["id"] for a in c.get("/api/atlases").json()]
+
+
+def test_a_rewritten_manifest_is_read_again(scratch):
+    import json
+
+    c, copy = scratch
+    url = f"/api/atlases/{copy.name}"
+    assert c.get(url).json()["created"] != "later"
+    m = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**m, "created": "later"}))
+    assert c.get(url).json()["created"] == "later"
