@@ -68,3 +68,10 @@ def test_openapi_documents_every_endpoint_with_examples(client):
 
 def test_unknown_api_path_is_404_not_500(client):
     assert client.get("/api/nothing-here").status_code == 404
+
+
+def test_docs_page_loads_swagger_from_this_server_not_a_cdn(client):
+    page = client.get("/docs").text
+    assert "/docs-static/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    js = client.get("/docs-static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000

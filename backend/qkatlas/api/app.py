@@ -55,9 +55,25 @@ async def lifespan(_app: FastAPI):
         yield
 
 
+def mount_offline_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="qkatlas API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    app = FastAPI(title="qkatlas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # docs_url=None: /docs is served below with Swagger UI's files from the swagger-ui-bundle
+    # package, so the docs work with no internet (FastAPI's default loads them from a CDN).
+    app = FastAPI(title="qkatlas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings = settings
     app.state.atlases = AtlasRegistry(settings.data_dir)
     app.state.live = LiveModels(settings)
@@ -77,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (system, atlases, heads, items, live):
         app.include_router(module.router)
 
+    mount_offline_docs(app)
     if Path(FRONTEND).is_dir():  # last, so every API route wins
         app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
     return app
