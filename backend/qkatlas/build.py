@@ -7,6 +7,7 @@ reductions skip every (head, method, dim) already written. Methods run cheapest 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.metadata as md
 import shutil
 import time
@@ -22,7 +23,7 @@ from .errors import InvalidInput
 from .joint import joint_transforms
 from .progress import Reporter, Silent
 from .reduce import ORDER
-from .reduce.executor import fill_quality, pending_jobs, run_jobs, run_pca_layers
+from .reduce.executor import fill_quality, pending_jobs, run_jobs, run_pca_layers, run_umap_batched
 from .settings import Settings
 from .store import DIMS, METHODS, Atlas, AtlasWriter, atlas_id, ensure_writable, projection_key, read_manifest
 
@@ -150,8 +151,13 @@ def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[
             jobs = pending_jobs(atlas, method, dim, layers)
             key = projection_key(method, dim)
             reporter.stage(f"{method} {dim}-D", len(jobs))
-            if method == "pca":
-                run_pca_layers(path, dim, layers, device, on_done=lambda _r: reporter.advance())
+            # Batched torch kernels where they pay: PCA always (one eigh per layer), UMAP on
+            # CUDA (many heads at once); elsewhere the libraries in a process pool.
+            batched = {"pca": run_pca_layers}
+            if device.startswith("cuda"):
+                batched["umap"] = functools.partial(run_umap_batched, seed=settings.seed)
+            if method in batched:
+                batched[method](path, dim, layers, device, on_done=lambda _r: reporter.advance())
                 reporter.stage(f"quality {dim}-D", len(jobs))
                 fill_quality(path, method, dim, settings.seed, on_done=lambda _r: reporter.advance())
             else:

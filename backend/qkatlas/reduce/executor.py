@@ -80,6 +80,37 @@ def run_pca_layers(atlas_path: Path, dim: int, layers: list[int] | None = None, 
                 on_done({"layer": layer, "head": h, "method": "pca", "dim": dim, "seconds": seconds})
 
 
+def run_umap_batched(atlas_path: Path, dim: int, layers: list[int] | None = None, device: str = "cpu",
+                     on_done: Callable[[dict], None] | None = None, seed: int = 0,
+                     layers_per_batch: int = 1, n_epochs: int | None = None) -> None:
+    """UMAP for every head still missing, the heads of `layers_per_batch` layers in one
+    batched torch fit (see batched_umap); quality is left for `fill_quality`."""
+    import torch
+
+    from .batched_umap import default_epochs, umap_heads, umap_params
+
+    atlas = Atlas(Path(atlas_path))
+    writer = AtlasWriter(atlas.path)
+    chosen = list(layers if layers is not None else range(atlas.layers))
+    step = max(1, layers_per_batch)
+    for start in range(0, len(chosen), step):
+        missing = [(layer, h) for layer in chosen[start:start + step] for h in range(atlas.heads)
+                   if not writer.has_projection(layer, h, "umap", dim)]
+        if not missing:
+            continue
+        t0 = time.perf_counter()
+        clouds = torch.from_numpy(np.stack([joint_cloud(atlas, layer, h) for layer, h in missing])).to(device)
+        epochs = n_epochs or default_epochs(clouds.shape[1])
+        coords = umap_heads(clouds, dim, seed=seed, n_epochs=epochs).cpu().numpy()
+        seconds = (time.perf_counter() - t0) / len(missing)
+        params = umap_params(seed, epochs)
+        for (layer, h), Y in zip(missing, coords):
+            writer.write_projection(layer, h, "umap", dim, Y, {"params": params, "seconds": round(seconds, 4),
+                                                             "points": int(len(Y))})
+            if on_done:
+                on_done({"layer": layer, "head": h, "method": "umap", "dim": dim, "seconds": seconds})
+
+
 def fill_quality(atlas_path: Path, method: str, dim: int, seed: int = 0,
                  on_done: Callable[[dict], None] | None = None) -> int:
     """Compute the neighbourhood-preservation score of every projection that lacks one."""
