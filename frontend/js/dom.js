@@ -1,0 +1,121 @@
+// Small DOM helpers shared by the views: element creation, messages, the floating tooltip.
+
+import { LABELS } from "./state.js";
+
+/** h("div", {class: "x", onclick: fn, dataset: {a: 1}}, child, "text", ...) -> Element */
+export function h(tag, attrs = {}, ...children) {
+  const el = tag === "svg" || attrs.svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false || k === "svg") continue;
+    if (k === "class") el.setAttribute("class", v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "style" && typeof v === "object") Object.assign(el.style, v);
+    else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else if (k === "html") el.innerHTML = v;
+    else if (k in el && typeof v !== "string") el[k] = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+/** Replace an element's children (null/false children are skipped). */
+export function fill(el, ...children) {
+  clear(el);
+  append(el, children);
+  return el;
+}
+
+/** A readable error box for an ApiError (or any Error). */
+export function errorBox(err, title = "Something went wrong") {
+  const status = err && err.status !== undefined ? err.status : null;
+  return h(
+    "div",
+    { class: "error-box", role: "alert", dataset: { status: status ?? "" } },
+    h("div", { class: "error-title" }, title),
+    h("div", { class: "error-detail" }, (err && (err.detail || err.message)) || String(err)),
+    err && err.url ? h("div", { class: "error-url" }, `${status ? `HTTP ${status} · ` : ""}${decodeURI(err.url)}`) : null,
+  );
+}
+
+/** The message for a method that no build has started for this atlas. */
+export function notBuilt(atlas, method, dim) {
+  const model = atlas.model?.id || "MODEL";
+  const corpus = atlas.corpus?.id || "default";
+  const limit = String(atlas.id).match(/-n(\d+)$/); // atlases built with --limit N end in -nN
+  return h("div", { class: "error-box info", role: "status" },
+    h("div", { class: "error-title" }, `${LABELS[method]} ${dim}-D is not built for this atlas`),
+    h("div", { class: "error-detail" }, "Build it (the page picks it up while it runs, head by head):"),
+    h("pre", {}, `qkatlas build --model ${model} --corpus ${corpus}${limit ? ` --limit ${limit[1]}` : ""} --methods ${method}`));
+}
+
+/** A loading placeholder with a message and an optional progress bar (returns {el, progress(f)}). */
+export function loading(message) {
+  const bar = h("div", { class: "progress-fill" });
+  const label = h("div", { class: "loading-label" }, message);
+  const el = h("div", { class: "loading" }, h("div", { class: "spinner" }), label, h("div", { class: "progress" }, bar));
+  return {
+    el,
+    progress(fraction, text) {
+      bar.style.width = `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+      if (text) label.textContent = text;
+    },
+  };
+}
+
+export function fmt(x, digits = 3) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  if (Math.abs(x) >= 1000) return x.toFixed(0);
+  return Number(x).toPrecision(digits).replace(/\.?0+$/, (m) => (m.includes(".") ? "" : m));
+}
+
+export const headLabel = (layer, head) => `L${layer} H${head}`;
+export const headKey = (layer, head) => `L${String(layer).padStart(2, "0")}H${String(head).padStart(2, "0")}`;
+
+// --- the floating tooltip ----------------------------------------------------------------
+const tip = () => document.getElementById("tooltip");
+
+export function showTooltip(x, y, content) {
+  const el = tip();
+  clear(el);
+  el.append(content);
+  el.hidden = false;
+  const pad = 14;
+  const { innerWidth: W, innerHeight: H } = window;
+  const r = el.getBoundingClientRect();
+  el.style.left = `${x + pad + r.width > W ? Math.max(4, x - pad - r.width) : x + pad}px`;
+  el.style.top = `${y + pad + r.height > H ? Math.max(4, y - pad - r.height) : y + pad}px`;
+}
+
+export function hideTooltip() {
+  tip().hidden = true;
+}
+
+/** Keep the last pointer position over an element (plotly's 3-D hover events carry none). */
+export function trackPointer(el) {
+  const pos = { x: 0, y: 0 };
+  el.addEventListener("pointermove", (e) => {
+    pos.x = e.clientX;
+    pos.y = e.clientY;
+  });
+  el.addEventListener("pointerleave", hideTooltip);
+  return pos;
+}
+
+/** Two frames later the browser has painted what was just drawn. */
+export function painted() {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}

@@ -1,0 +1,236 @@
+// "Your input" view: run the model on a sentence (or an uploaded image), overlay where its
+// queries and keys fall in the current head's stored PCA layout, and show its attention.
+
+import * as api from "./api.js";
+import { K, Q } from "./colors.js";
+import { clear, fill, errorBox, h, headLabel, hideTooltip, loading, painted, showTooltip } from "./dom.js";
+import { HeadPlot, tokenTooltip } from "./head.js";
+import { patchAttention } from "./image.js";
+import { attentionLines, headHeatmaps, tokenLabel } from "./sentence.js";
+
+export class LiveView {
+  constructor(ctx, el, side) {
+    this.ctx = ctx;
+    this.el = el;
+    this.side = side;
+    this.result = null;
+    this.file = null;
+    this.isImage = ctx.corpus.isImage;
+    this.toolbar = h("div", { class: "toolbar" });
+    this.form = this.isImage ? this.imageForm() : this.textForm();
+    this.message = h("div", { class: "live-message" });
+    this.plotEl = h("div", { class: "live-plot" });
+    this.attnEl = h("div", { class: "live-attn" });
+    this.status = h("div", { class: "status-line" }, "\u00a0");
+    this.results = h("div", { class: "live-results", hidden: true }, h("div", { class: "live-left" }, this.plotEl), h("div", { class: "live-right" }, this.status, this.attnEl));
+    this.el.append(this.toolbar, this.form, this.message, this.results);
+    this.plot = new HeadPlot(this.plotEl, ctx, {
+      onHover: (hit, at) => {
+        if (hit.token !== undefined) showTooltip(at.x, at.y, tokenTooltip(ctx, hit.token, hit.side));
+        else if (hit.extra) showTooltip(at.x, at.y, this.extraTooltip(hit.extra, hit.index));
+      },
+    });
+    side.append(
+      h("h3", {}, this.isImage ? "Your image" : "Your text"),
+      h("p", { class: "muted small" }, this.isImage
+        ? "Upload an image: the model runs on it, and its patches' queries and keys are placed in the current head's stored PCA layout (◆ queries, ■ keys) among the corpus points."
+        : "Type a sentence: the model runs on it, and its tokens' queries and keys are placed in the current head's stored PCA layout (◆ queries, ■ keys) among the corpus points; its attention lines are drawn alongside."),
+      h("div", { class: "legend" },
+        h("div", { class: "legend-row" }, h("span", { class: "swatch diamond", style: { background: Q } }), " your queries"),
+        h("div", { class: "legend-row" }, h("span", { class: "swatch square", style: { background: K } }), " your keys"),
+        h("div", { class: "legend-row" }, h("span", { class: "swatch", style: { background: "#59616d" } }), " corpus points (faint)")),
+    );
+  }
+
+  textForm() {
+    this.textarea = h("textarea", { rows: 2, maxlength: 2000, placeholder: "Type a sentence, e.g. The bank raised interest rates after the river flooded.", "aria-label": "Your text" });
+    this.textarea.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    return h("form", { class: "live-form", onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      this.textarea, h("button", { class: "btn primary", type: "submit" }, "Run"));
+  }
+
+  imageForm() {
+    const input = h("input", { type: "file", accept: "image/*", "aria-label": "Your image", onchange: (e) => this.useFile(e.target.files[0]) });
+    const drop = h("label", { class: "dropzone" }, input, h("span", {}, "Drop an image here or ", h("u", {}, "choose a file")));
+    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      if (e.dataTransfer.files[0]) this.useFile(e.dataTransfer.files[0]);
+    });
+    return h("div", { class: "live-form" }, drop);
+  }
+
+  useFile(file) {
+    if (!file) return;
+    this.file = file;
+    if (this.fileUrl) URL.revokeObjectURL(this.fileUrl);
+    this.fileUrl = URL.createObjectURL(file);
+    this.run(this.ctx.store.get());
+  }
+
+  submit() {
+    const text = this.textarea.value.trim();
+    if (!text) return;
+    this.ctx.store.set({ text });
+  }
+
+  async show(state, changed) {
+    this.renderToolbar(state);
+    if (!this.isImage && document.activeElement !== this.textarea) this.textarea.value = state.text;
+    const want = this.isImage ? (this.file ? `${this.file.name}|${this.file.size}` : "") : state.text;
+    const key = `${want}|${state.layer}|${state.head}`;
+    if (!want) {
+      fill(this.message, h("div", { class: "muted" }, this.isImage ? "Choose an image to run the model on." : "Type a sentence and press Enter."));
+      this.results.hidden = true;
+      return;
+    }
+    if (key !== this.key) {
+      this.key = key;
+      await this.run(state);
+    } else if (changed.has("mode") || changed.has("search") || changed.has("color") || changed.has("show")) {
+      this.drawAttention(state);
+      await this.drawPlot(state);
+    } else if (changed.has("view")) {
+      this.plot.resize();
+    }
+  }
+
+  async run(state) {
+    const key = this.key;
+    const wait = loading("Running the model…");
+    fill(this.message, wait.el);
+    try {
+      const res = this.isImage
+        ? await api.attentionForImage(this.ctx.atlas.id, this.file, state.layer, state.head)
+        : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, layer: state.layer, head: state.head });
+      if (key !== this.key) return;
+      this.result = res;
+      clear(this.message);
+      this.results.hidden = false;
+      this.drawAttention(state);
+      await this.drawPlot(state);
+      this.el.dataset.tokens = String(res.tokens.length);
+      await painted();
+      this.ctx.app.drawn("live");
+    } catch (e) {
+      if (key !== this.key) return;
+      this.key = null;
+      this.results.hidden = true;
+      fill(this.message, errorBox(e, "The model could not run on this input"));
+    }
+  }
+
+  drawAttention(state) {
+    const res = this.result;
+    if (!res) return;
+    const layer = Math.min(state.layer, res.layers - 1);
+    const byHead = res.attention[layer];
+    const onHover = (text) => (this.status.textContent = text || "\u00a0");
+    clear(this.attnEl);
+    if (this.isImage) {
+      const all = state.mode === "all";
+      this.attnEl.append(patchAttention({
+        src: this.fileUrl,
+        tokens: res.tokens,
+        grid: this.ctx.atlas.image?.grid || this.ctx.corpus.grid,
+        size: 384,
+        heads: all ? byHead : [byHead[state.head]],
+        headIds: all ? byHead.map((_, i) => i) : [state.head],
+        current: state.head,
+        onHover,
+        onHead: (head) => this.ctx.store.set({ head, mode: "one" }),
+      }).el);
+    } else if (state.mode === "all") {
+      this.attnEl.append(headHeatmaps(res.tokens, byHead, { current: state.head, onHover, onPick: (head) => this.ctx.store.set({ head, mode: "one" }) }));
+    } else {
+      this.lines = attentionLines(res.tokens, byHead[state.head], { onHover });
+      this.attnEl.append(this.lines.el);
+    }
+  }
+
+  async drawPlot(state) {
+    const pts = this.result?.points;
+    if (!pts) {
+      fill(this.plotEl, h("div", { class: "muted" }, "The server returned no layout points for this input."));
+      return;
+    }
+    const spec = { layer: pts.layer ?? state.layer, head: pts.head ?? state.head, method: pts.method || "pca", dim: pts.dim || 2 };
+    try {
+      await this.plot.load(spec);
+    } catch (e) {
+      fill(this.plotEl, errorBox(e, `Could not load the stored ${spec.method} layout of ${headLabel(spec.layer, spec.head)}`));
+      return;
+    }
+    const tokens = this.result.tokens;
+    const labels = tokens.map(tokenLabel);
+    const overlay = (side, coords) => ({
+      side,
+      coords,
+      trace: (is3d) => ({
+        type: is3d ? "scatter3d" : "scattergl",
+        mode: coords.length <= 40 && !this.isImage ? "markers+text" : "markers",
+        name: `your ${side === "query" ? "queries" : "keys"}`,
+        x: coords.map((p) => p[0]),
+        y: coords.map((p) => p[1]),
+        ...(is3d ? { z: coords.map((p) => p[2] ?? 0) } : {}),
+        text: labels,
+        textposition: side === "query" ? "top center" : "bottom center",
+        textfont: { color: side === "query" ? "#ffd2b0" : "#bfe6f7", size: 11 },
+        marker: { size: 11, symbol: side === "query" ? "diamond" : "square", color: side === "query" ? Q : K, line: { color: "#fff", width: 1.2 } },
+      }),
+    });
+    this.plot.set({ color: "qk", show: state.show, dimCorpus: true, extra: [overlay("query", pts.queries), overlay("key", pts.keys)] });
+    await this.plot.render();
+    this.plotEl.dataset.overlay = String(pts.queries.length + pts.keys.length);
+  }
+
+  extraTooltip(extra, index) {
+    const t = this.result.tokens[index];
+    return h("div", { class: "tip" },
+      h("div", { class: "tip-head" }, h("span", { class: `side-badge ${extra.side}` }, extra.side === "query" ? "Q" : "K"), h("b", {}, tokenLabel(t))),
+      h("div", { class: "tip-meta" }, `your input · position ${t.position ?? index}${t.row >= 0 ? ` · patch r${t.row} c${t.col}` : ""}`));
+  }
+
+  renderToolbar(state) {
+    const a = this.ctx.atlas;
+    const set = (patch) => this.ctx.store.set(patch);
+    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => set({ layer: Number(e.target.value) }) });
+    for (let l = 0; l < a.layers; l++) layerSel.append(h("option", { value: l }, `Layer ${l}`));
+    layerSel.value = state.layer;
+    const headSel = h("select", { "aria-label": "Head", onchange: (e) => set({ head: Number(e.target.value) }) });
+    for (let i = 0; i < a.heads; i++) headSel.append(h("option", { value: i }, `Head ${i}`));
+    headSel.value = state.head;
+    fill(this.toolbar, 
+      h("span", { class: "title" }, this.isImage ? "Your image" : "Your text"),
+      layerSel, headSel,
+      h("div", { class: "seg small" },
+        h("button", { class: `seg-btn${state.mode !== "all" ? " active" : ""}`, onclick: () => set({ mode: "one" }) }, headLabel(state.layer, state.head)),
+        h("button", { class: `seg-btn${state.mode === "all" ? " active" : ""}`, onclick: () => set({ mode: "all" }) }, `All heads of layer ${state.layer}`)),
+      h("span", { class: "grow" }),
+      h("span", { class: "muted small" }, "Layout: this head's stored PCA 2-D"),
+    );
+  }
+
+  onProgress() {}
+
+  exportTarget() {
+    if (!this.plot.figure) return null;
+    return { plotly: this.plotEl, figure: { data: this.plot.figure.data, layout: { ...this.plot.figure.layout, paper_bgcolor: "#0f1216" } } };
+  }
+
+  hide() {
+    hideTooltip();
+  }
+
+  destroy() {
+    this.plot.destroy();
+    if (this.fileUrl) URL.revokeObjectURL(this.fileUrl);
+  }
+}

@@ -1,0 +1,102 @@
+"""E2E fixtures: the real app under uvicorn on loopback over tiny real atlases, and headless
+Chromium driven by Playwright (the system Chromium; Playwright never downloads a browser)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from qkatlas.api.app import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+VIEWPORT = {"width": 1440, "height": 900}
+
+
+@contextmanager
+def running_server(settings):
+    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def e2e_atlases(tiny_text_atlas, tiny_image_atlas) -> dict[str, str]:
+    return {"text": tiny_text_atlas.name, "image": tiny_image_atlas.name}
+
+
+@pytest.fixture(scope="session")
+def server(settings, e2e_atlases) -> str:
+    with running_server(settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def api(server):
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def browser_context(browser):
+    """One context for the session: its HTTP and code caches spare each test re-compiling plotly.js."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    """A fresh page; any uncaught JavaScript error fails the test."""
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    page.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def scratch_server(settings, tiny_text_atlas, tmp_path):
+    """A server over a data dir holding a copy of the tiny text atlas that a test may change."""
+    data = tmp_path / "data"
+    copy = data / tiny_text_atlas.name
+    shutil.copytree(tiny_text_atlas, copy)
+    with running_server(settings.with_(data_dir=data)) as url:
+        yield url, copy

@@ -1,0 +1,352 @@
+"""The browser front end, checked in headless Chromium against the real server: what the page
+shows must agree with what the API answers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+
+from .pages import drawn_count, open_view, screenshot, wait_drawn
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]  # one browser, one worker
+
+
+def search_text(s: str) -> str:
+    """A token's text as the search box matches it (see corpus.js: searchText)."""
+    return re.sub(r"^[ Ġ▁]+", "", s or "").removeprefix("##").strip()
+
+
+def matching_tokens(api, atlas: str, word: str) -> np.ndarray:
+    texts = api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]["text"]
+    return np.array([search_text(t).lower() == word for t in texts])
+
+
+def isolated_query(api, atlas: str, layer: int, head: int) -> int:
+    """The query whose point lies farthest from every other point: hovering it hits only it."""
+    pts = np.array(api.get(f"/api/atlases/{atlas}/heads/{layer}/{head}/points?method=pca&dim=2&format=json").json()["points"])
+    tokens = len(pts) // 2
+    d = np.linalg.norm(pts[:tokens, None, :] - pts[None, :, :], axis=-1)
+    d[np.arange(tokens), np.arange(tokens)] = np.inf
+    return int(d.min(axis=1).argmax())
+
+
+def point_pixel(page, row: int) -> tuple[float, float]:
+    p = page.evaluate(f"qkatlas.current.plot.pixelOf({row})")
+    return p["x"], p["y"]
+
+
+def test_matrix_draws_every_head_into_one_canvas(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    summary = api.get(f"/api/atlases/{atlas}").json()
+    layers, heads = summary["layers"], summary["heads"]
+    open_view(page, server, "matrix", atlas=atlas)
+    labels = page.locator(".matrix-grid .cell-label").all_inner_texts()
+    assert len(labels) == layers * heads
+    assert f"L{layers - 1} H{heads - 1}" in labels
+    # all heads in one canvas (no WebGL context per head, no plotly figure at all)
+    assert page.locator(".view-matrix canvas").count() == 1
+    assert page.locator(".view-matrix .js-plotly-plot").count() == 0
+    res = api.get(f"/api/atlases/{atlas}/matrix", params={"method": "pca", "dim": 2, "max_points": 2000})
+    assert page.locator(".view-matrix").get_attribute("data-points") == str(layers * heads * int(res.headers["X-Points"]))
+    # every cell has warm (query) and cool (key) pixels drawn in it
+    cells = page.evaluate(f"""() => {{
+        const c = document.querySelector('.view-matrix canvas'), g = c.getContext('2d');
+        const w = c.width / {heads}, h = c.height / {layers}, out = [];
+        for (let l = 0; l < {layers}; l++) for (let k = 0; k < {heads}; k++) {{
+            const d = g.getImageData(Math.floor(k * w), Math.floor(l * h), Math.floor(w), Math.floor(h)).data;
+            let warm = 0, cool = 0;
+            for (let i = 0; i < d.length; i += 4) {{ if (d[i] > d[i + 2] + 60) warm++; if (d[i + 2] > d[i] + 60) cool++; }}
+            out.push([warm, cool]);
+        }}
+        return out;
+    }}""")
+    assert all(warm > 20 and cool > 20 for warm, cool in cells)
+    assert page.locator("#method-picker [data-method=pca]").get_attribute("class").count("active") == 1
+    screenshot(page, "matrix")
+
+
+def test_random_init_atlas_is_labelled_in_the_header(page, server, e2e_atlases):
+    open_view(page, server, "matrix", atlas=e2e_atlases["text"])
+    assert page.locator("#atlas-badges").inner_text().lower().startswith("random init")
+    assert "random init" in page.locator("#atlas-picker option:checked").inner_text()
+
+
+def test_clicking_a_head_in_the_matrix_opens_it(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    open_view(page, server, "matrix", atlas=atlas)
+    page.locator(".cell[data-layer='1'][data-head='2']").click()
+    wait_drawn(page, "head")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["view"] == ["head"] and query["layer"] == ["1"] and query["head"] == ["2"]
+    assert page.locator(".view-head .toolbar .title").inner_text() == "L1 H2"
+    tokens = api.get(f"/api/atlases/{atlas}").json()["tokens"]
+    assert page.locator(".view-head").get_attribute("data-points") == str(2 * tokens)
+    quality = api.get(f"/api/atlases/{atlas}/heads/1/2").json()["projections"]["pca-2d"]["quality"]["knn_recall@10"]
+    assert float(page.locator(".view-head .quality-value").inner_text()) == pytest.approx(quality, abs=5e-4)
+    page.keyboard.press("ArrowRight")  # next head
+    page.wait_for_function("new URL(location.href).searchParams.get('head') === '3'")
+    assert page.locator(".view-head .toolbar .title").inner_text() == "L1 H3"
+    page.go_back()  # the browser's back button returns to the matrix
+    page.wait_for_function("document.body.dataset.view === 'matrix'")
+    assert page.locator(".view-matrix").is_visible() and not page.locator(".view-head").is_visible()
+
+
+def test_hovering_a_point_shows_its_token_in_its_sentence(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    token = isolated_query(api, atlas, 0, 1)
+    cols = api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]
+    items = api.get(f"/api/atlases/{atlas}/items?format=json").json()["columns"]
+    open_view(page, server, "head", atlas=atlas, view="head", layer=0, head=1)
+    page.mouse.move(*point_pixel(page, token))
+    tip = page.locator("#tooltip")
+    tip.wait_for(state="visible", timeout=3000)
+    assert tip.locator("mark").inner_text().strip() == cols["text"][token].strip()
+    assert tip.locator(".tip-sentence").inner_text().split() == items["text"][cols["item"][token]].split()
+    assert f"position {cols['position'][token]}" in tip.inner_text()
+    screenshot(page, "head-hover")
+
+
+def test_clicking_a_query_lists_the_keys_it_attends_to_most_as_the_api_does(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    token = isolated_query(api, atlas, 0, 1)
+    open_view(page, server, "head", atlas=atlas, view="head", layer=0, head=1)
+    page.mouse.click(*point_pixel(page, token))
+    rows = page.locator("ol.neighbours li.neighbour")
+    rows.first.wait_for(timeout=5000)
+    expected = api.get(f"/api/atlases/{atlas}/heads/0/1/neighbours",
+                       params={"token": token, "side": "query", "k": 10, "by": "attention"}).json()["neighbours"]
+    shown = [(int(r.get_attribute("data-token")), r.get_attribute("data-side")) for r in rows.all()]
+    assert shown == [(n["token"], n["side"]) for n in expected]
+    assert all(side == "key" for _, side in shown)
+    scores = [float(s) for s in rows.locator(".n-score").all_inner_texts()]
+    assert scores == pytest.approx([n["score"] for n in expected], rel=2e-3, abs=1e-3)
+    assert parse_qs(urlparse(page.url).query)["token"] == [str(token)]
+    # the neighbours are drawn as lines from the clicked point
+    lines = page.evaluate("document.querySelector('.head-plot').layout.shapes.filter(s => s.type === 'line').length")
+    assert lines == len(expected)
+    assert page.locator(".head-plot .shapelayer path").count() >= 2 * len(expected) + 1  # lines, dots, the ring
+    screenshot(page, "head-selected")
+
+
+def test_search_highlights_every_occurrence_in_head_and_matrix(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    mask = matching_tokens(api, atlas, "the")
+    open_view(page, server, "head", atlas=atlas, view="head", layer=1, head=0)
+    before = drawn_count(page, "head")
+    page.locator("#search").fill("the")
+    page.wait_for_function(f"document.querySelector('#search-count').dataset.count === '{int(mask.sum())}'")
+    assert page.locator(".view-head").get_attribute("data-matches") == str(2 * int(mask.sum()))
+    assert drawn_count(page, "head") == before  # highlighting does not reload the head
+    page.locator("#view-tabs [data-view=matrix]").click()
+    wait_drawn(page, "matrix")
+    res = api.get(f"/api/atlases/{atlas}/matrix", params={"method": "pca", "dim": 2, "max_points": 2000})
+    rows = np.frombuffer(res.content[: 4 * int(res.headers["X-Points"])], dtype="<i4")
+    tokens = int(res.headers["X-Tokens"]) if "X-Tokens" in res.headers else api.get(f"/api/atlases/{atlas}").json()["tokens"]
+    cells = int(res.headers["X-Layers"]) * int(res.headers["X-Heads"])
+    assert page.locator(".view-matrix").get_attribute("data-matches") == str(int(mask[rows % tokens].sum()) * cells)
+    screenshot(page, "matrix-search")
+
+
+def test_regex_search_counts_like_the_token_table(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    texts = api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]["text"]
+    expected = sum(bool(re.search("^ba", search_text(t), re.I)) for t in texts)
+    open_view(page, server, "matrix", atlas=atlas, search="^ba")
+    page.wait_for_function(f"document.querySelector('#search-count').dataset.count === '{expected}'")
+
+
+def test_url_restores_the_same_view_after_reload(page, browser_context, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    token = isolated_query(api, atlas, 1, 3)
+    open_view(page, server, "head", atlas=atlas, view="head", layer=1, head=3)
+    page.mouse.click(*point_pixel(page, token))
+    page.locator("ol.neighbours li.neighbour").first.wait_for()
+    page.locator(".side-head .color-select").select_option("position")
+    page.locator("#search").fill("bank")
+    page.wait_for_function("new URL(location.href).searchParams.get('search') === 'bank'")
+    url = page.url
+    before = {
+        "title": page.locator(".view-head .toolbar .title").inner_text(),
+        "selected": page.locator(".selected-text").inner_text(),
+        "neighbours": page.locator("ol.neighbours li.neighbour").evaluate_all("els => els.map(e => e.dataset.token)"),
+        "color": page.locator(".side-head .color-select").input_value(),
+    }
+    other = browser_context.new_page()
+    try:
+        other.goto(url)
+        wait_drawn(other, "head")
+        other.locator("ol.neighbours li.neighbour").first.wait_for()
+        after = {
+            "title": other.locator(".view-head .toolbar .title").inner_text(),
+            "selected": other.locator(".selected-text").inner_text(),
+            "neighbours": other.locator("ol.neighbours li.neighbour").evaluate_all("els => els.map(e => e.dataset.token)"),
+            "color": other.locator(".side-head .color-select").input_value(),
+        }
+        assert after == before
+        assert other.locator("#search").input_value() == "bank"
+        assert other.locator("#dim-picker .active").inner_text() == "2-D"
+    finally:
+        other.close()
+
+
+def test_sentence_view_draws_attention_lines_and_all_heads(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    cols = api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]
+    token = 12
+    item = cols["item"][token]
+    n = cols["item"].count(item)
+    open_view(page, server, "sentence", atlas=atlas, view="sentence", layer=1, head=1, token=token)
+    assert page.locator("svg.attn-lines text.tok-q").count() == n
+    assert page.locator("svg.attn-lines text.tok-k").count() == n
+    # the selected token's query is isolated: one line per key it attends to (causal: itself and before)
+    attention = api.get(f"/api/atlases/{atlas}/items/{item}/attention", params={"layer": 1, "head": 1}).json()["attention"]
+    position = cols["position"][token]
+    expected = sum(w > 0.002 for w in attention[position])
+    assert page.locator("svg.attn-lines g.lines line").count() == expected
+    page.locator(f"svg.attn-lines text.tok-k[data-position='{n - 1}']").hover()
+    column = sum(row[n - 1] > 0.002 for row in attention)
+    assert page.locator("svg.attn-lines g.lines line").count() == column
+    assert "key" in page.locator(".view-sentence .status-line").inner_text()
+    screenshot(page, "sentence")
+    page.locator(".view-sentence [data-mode=all]").click()
+    wait_drawn(page, "sentence", after=1)
+    heads = api.get(f"/api/atlases/{atlas}").json()["heads"]
+    assert page.locator(".view-sentence canvas.heatmap").count() == heads
+    screenshot(page, "sentence-all-heads")
+
+
+def test_image_view_shows_patch_attention_heat_map(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["image"]
+    info = api.get(f"/api/atlases/{atlas}").json()["image"]
+    open_view(page, server, "image", atlas=atlas, view="image", item=1, layer=1, head=0)
+    img = page.locator(".view-image img.patch-img")
+    page.wait_for_function("document.querySelector('.view-image img.patch-img').naturalWidth > 0")
+    assert page.locator(".view-image").get_attribute("data-patches") == str(info["grid"] ** 2)
+    box = img.bounding_box()
+    cell = box["width"] / info["grid"]
+    page.mouse.move(box["x"] + 2.5 * cell, box["y"] + 1.5 * cell)  # patch row 1, column 2
+    page.wait_for_function("document.querySelector('.view-image .status-line').textContent.includes('patch r1 c2')")
+    assert page.locator(".patch-card img.patch-thumb").count() == 1
+    heat = page.evaluate("""() => {
+        const c = document.querySelector('.view-image canvas.patch-overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let painted = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) painted++;
+        return painted / (c.width * c.height);
+    }""")
+    assert heat > 0.5  # the heat map covers the image
+    screenshot(page, "image")
+
+
+def test_image_head_view_colours_by_patch_row_and_hovers_a_thumbnail(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["image"]
+    token = isolated_query(api, atlas, 0, 0)
+    open_view(page, server, "head", atlas=atlas, view="head", layer=0, head=0, color="row")
+    options = page.locator(".side-head .color-select option").all_inner_texts()
+    assert {"patch row", "patch column", "image"} <= set(options)
+    assert page.locator(".side-head .color-select").input_value() == "row"
+    page.mouse.move(*point_pixel(page, token))
+    page.locator("#tooltip").wait_for(state="visible")
+    cols = api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]
+    if cols["row"][token] >= 0:
+        page.wait_for_function("document.querySelector('#tooltip img.patch-thumb')?.naturalWidth > 0")
+    screenshot(page, "image-head")
+
+
+def test_a_bad_url_parameter_shows_the_api_message(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    detail = api.get(f"/api/atlases/{atlas}/heads/99/0/points").json()["detail"]
+    open_view(page, server, atlas=atlas, view="head", layer=99)
+    box = page.locator(".view-head .error-box")
+    box.wait_for(timeout=10000)
+    assert detail in box.inner_text()
+    screenshot(page, "error-layer")
+    open_view(page, server, atlas=atlas, view="head", layer="abc")
+    assert "layer" in page.locator("#banner").inner_text()
+    open_view(page, server, atlas="no-such-atlas")
+    page.locator(".error-box").wait_for()
+    assert "no-such-atlas" in page.locator(".error-box").inner_text()
+
+
+def test_your_text_is_placed_in_the_head_and_drawn_with_its_attention(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    text = "The bank raised rates after the river flooded."
+    res = api.post("/api/attention", json={"atlas": atlas, "text": text, "layer": 1, "head": 2}).json()
+    n = len(res["tokens"])
+    open_view(page, server, atlas=atlas, view="live", layer=1, head=2)
+    page.locator(".live-form textarea").fill(text)
+    page.keyboard.press("Enter")
+    wait_drawn(page, "live", timeout=60_000)
+    assert page.locator(".live-plot").get_attribute("data-overlay") == str(2 * n)
+    assert page.locator(".live-right svg.attn-lines text.tok-q").count() == n
+    assert parse_qs(urlparse(page.url).query)["text"] == [text]
+    screenshot(page, "live-text")
+
+
+def test_export_downloads_the_plot(page, server, e2e_atlases):
+    open_view(page, server, "head", atlas=e2e_atlases["text"], view="head")
+    with page.expect_download() as png:
+        page.locator("#export-png").click()
+    assert png.value.suggested_filename.endswith(".png")
+    with page.expect_download() as svg:
+        page.locator("#export-svg").click()
+    assert svg.value.suggested_filename.endswith(".svg")
+
+
+def test_three_d_head_view_uses_scatter3d(page, server, e2e_atlases):
+    open_view(page, server, "head", atlas=e2e_atlases["text"], view="head", dim=3)
+    types = page.evaluate("document.querySelector('.head-plot')._fullData.map(t => t.type)")
+    assert types[:2] == ["scatter3d", "scatter3d"]
+    screenshot(page, "head-3d")
+
+
+def test_a_method_being_computed_shows_progress_and_appears_without_reload(page, scratch_server):
+    url, atlas = scratch_server
+    pca = atlas / "projections" / "pca-2d"
+    umap = atlas / "projections" / "umap-2d"
+    umap.mkdir()
+    heads = sorted(pca.glob("L*H*.npy"))
+    for npy in heads[: len(heads) // 2]:  # half the heads "computed" so far
+        shutil.copy(npy.with_suffix(".json"), umap / npy.with_suffix(".json").name)
+        shutil.copy(npy, umap / npy.name)
+    open_view(page, url, "matrix", atlas=atlas.name)
+    button = page.locator("#method-picker [data-method=umap]")
+    assert button.inner_text() == f"UMAP {len(heads) // 2}/{len(heads)}"
+    button.click()
+    wait_drawn(page, "matrix", after=1)
+    assert page.locator(".matrix-grid .cell.pending").count() == len(heads) - len(heads) // 2
+    screenshot(page, "matrix-pending")
+    drawn = drawn_count(page, "matrix")
+    for npy in heads[len(heads) // 2:]:
+        shutil.copy(npy.with_suffix(".json"), umap / npy.with_suffix(".json").name)
+        shutil.copy(npy, umap / npy.name)
+    page.wait_for_function("document.querySelector('#method-picker [data-method=umap]').textContent === 'UMAP'", timeout=15000)
+    wait_drawn(page, "matrix", after=drawn, timeout=15000)
+    assert page.locator(".matrix-grid .cell.pending").count() == 0
+
+
+def test_real_model_matrix_head_and_sentence(page, server, api, minilm_atlas):
+    """MiniLM with its real weights: every head drawn, a word-piece sentence, and a query's
+    top keys as the API ranks them."""
+    atlas = minilm_atlas.name
+    summary = api.get(f"/api/atlases/{atlas}").json()
+    open_view(page, server, "matrix", atlas=atlas)
+    assert page.locator(".matrix-grid .cell").count() == summary["layers"] * summary["heads"] == 72
+    assert page.locator("#atlas-badges .badge.warn").count() == 0  # trained weights: no "random init"
+    page.locator(".cell[data-layer='0'][data-head='2']").click()
+    wait_drawn(page, "head")
+    token = isolated_query(api, atlas, 0, 2)
+    page.mouse.click(*point_pixel(page, token))
+    rows = page.locator("ol.neighbours li.neighbour")
+    rows.first.wait_for()
+    expected = api.get(f"/api/atlases/{atlas}/heads/0/2/neighbours",
+                       params={"token": token, "side": "query", "k": 10, "by": "attention"}).json()["neighbours"]
+    assert [int(t) for t in rows.evaluate_all("els => els.map(e => e.dataset.token)")] == [n["token"] for n in expected]
+    page.locator(".selection button", has_text="Open sentence view").click()
+    wait_drawn(page, "sentence")
+    labels = page.locator("svg.attn-lines text.tok-q").evaluate_all("els => els.map(e => e.textContent)")
+    assert labels[0] == "[CLS]" and labels[-1] == "[SEP]"
+    screenshot(page, "minilm-sentence")
