@@ -35,48 +35,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
-from qkatlas.store import AtlasWriter, read_manifest
+from qkatlas.store import read_manifest
+from synthetic import synthetic_atlas  # bench/synthetic.py
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------------
 # the atlas
-
-
-def synthetic_atlas(folder: Path, layers: int, heads: int, tokens: int, head_dim: int, seed: int = 0) -> Path:
-    """An atlas folder of the real layout with random q/k and random 2-D/3-D layouts; reused if present."""
-    spec = {"layers": layers, "heads": heads, "tokens": tokens, "head_dim": head_dim}
-    if (folder / "manifest.json").exists() and all(read_manifest(folder).get(k) == v for k, v in spec.items()):
-        return folder
-    rng = np.random.default_rng(seed)
-    w = AtlasWriter(folder)
-    per_item = 20
-    items = -(-tokens // per_item)
-    item = np.arange(tokens) // per_item
-    w.write_tokens(pa.table({"token": np.arange(tokens), "item": item, "position": np.arange(tokens) % per_item,
-                             "text": [f"t{i}" for i in range(tokens)], "special": np.zeros(tokens, bool),
-                             "row": np.full(tokens, -1), "col": np.full(tokens, -1)}))
-    w.write_items(pa.table({"item": np.arange(items), "text": [f"sentence {i}" for i in range(items)],
-                            "image": [""] * items, "label": ["synthetic"] * items}))
-    for layer in range(layers):
-        w.write_vectors(layer, rng.normal(size=(tokens, heads, head_dim)).astype(np.float16),
-                        rng.normal(size=(tokens, heads, head_dim)).astype(np.float16))
-    w.write_joint(np.zeros((layers, heads, head_dim)), np.ones((layers, heads)))
-    for dim in (2, 3):
-        for layer in range(layers):
-            for head in range(heads):
-                w.write_projection(layer, head, "pca", dim, rng.normal(size=(2 * tokens, dim)).astype(np.float32),
-                                   {"params": {}, "quality": {}, "seconds": 0.0, "points": 2 * tokens})
-    w.write_manifest({
-        **spec, "atlas": folder.name, "causal": False, "scaling": [head_dim ** -0.5] * layers, "image": None,
-        "model": {"id": "synthetic", "label": "synthetic", "family": "bert", "modality": "text", "random": True},
-        "corpus": {"id": "synthetic", "modality": "text", "items": items, "source": "bench/api.py"},
-        "created": "", "versions": {}, "stages": {"capture": "done"}, "reductions": {},
-    })
-    return folder
 
 
 def real_atlas(data_dir: Path, model: str, limit: int) -> Path:

@@ -31,18 +31,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import uvicorn
 
-from qkatlas.api.app import create_app
-from qkatlas.corpus import load_corpus
 from qkatlas.settings import Settings
-from qkatlas.store import AtlasWriter, atlas_id
+from qkatlas.serve import serve_in_thread
+from qkatlas.store import atlas_id
+from synthetic import synthetic_atlas  # bench/synthetic.py
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -62,88 +58,11 @@ def minilm_atlas(data_dir: Path) -> str:
     return name
 
 
-def synthetic_atlas(data_dir: Path, layers: int, heads: int, tokens: int, seed: int = 0) -> str:
-    """An atlas of the given size with real sentences and clustered random layouts (PCA 2-D
-    and 3-D for every head): the front end's speed depends on sizes, not on the weights."""
-    name = f"synthetic-{layers}x{heads}x{tokens}"
-    path = data_dir / name
-    if (path / "manifest.json").exists():
-        return name
-    rng = np.random.default_rng(seed)
-    rows = {"item": [], "position": [], "text": [], "special": [], "row": [], "col": []}
-    items = []
-    sentences = [it.text for it in load_corpus("default", "text").items]
-    while len(rows["item"]) < tokens:
-        text = sentences[len(items) % len(sentences)]
-        words = text.split()[: tokens - len(rows["item"])]
-        for p, w in enumerate(words):
-            rows["item"].append(len(items))
-            rows["position"].append(p)
-            rows["text"].append(w if p == 0 else f" {w}")
-            rows["special"].append(False)
-            rows["row"].append(-1)
-            rows["col"].append(-1)
-        items.append(" ".join(words))
-    writer = AtlasWriter(path)
-    writer.write_tokens(pa.table({"token": np.arange(tokens), **rows}))
-    writer.write_items(pa.table({"item": np.arange(len(items)), "text": items, "image": [""] * len(items),
-                                 "label": [f"synthetic:{i + 1}" for i in range(len(items))]}))
-    head_dim = 8
-    for layer in range(layers):
-        q = rng.standard_normal((tokens, heads, head_dim), dtype=np.float32)
-        writer.write_vectors(layer, q, q + 0.5 * rng.standard_normal(q.shape, dtype=np.float32))
-    writer.write_joint(np.zeros((layers, heads, head_dim)), np.ones((layers, heads)))
-    for layer in range(layers):
-        for head in range(heads):
-            centres = rng.standard_normal((8, 3)) * 3
-            which = rng.integers(0, 8, size=2 * tokens)
-            coords = centres[which] + rng.standard_normal((2 * tokens, 3))
-            coords[tokens:] += rng.standard_normal(3) * 0.5  # keys a little off the queries
-            for dim in (2, 3):
-                meta = {"params": {}, "quality": {"knn_recall@10": float(rng.uniform(0.1, 0.5)),
-                                                  "trustworthiness@10": float(rng.uniform(0.7, 0.95))},
-                        "seconds": 0.0, "points": 2 * tokens}
-                writer.write_projection(layer, head, "pca", dim, coords[:, :dim].astype(np.float32), meta)
-    writer.write_manifest({
-        "atlas": name,
-        "model": {"id": "synthetic", "label": f"synthetic {layers}x{heads}", "family": "gpt2", "modality": "text",
-                  "random": True, "loader": "random", "notes": "benchmark data", "revision": "", "source": "",
-                  "weights": "random init"},
-        "corpus": {"id": "default", "modality": "text", "hash": "synthetic", "items": len(items),
-                   "source": "bundled sentences.txt, repeated"},
-        "layers": layers, "heads": heads, "head_dim": head_dim, "tokens": tokens, "causal": True,
-        "scaling": [head_dim ** -0.5] * layers, "image": None, "device": "cpu", "capture_seconds": 0,
-        "created": "1970-01-01T00:00:00+00:00", "versions": {}, "seed": seed, "stages": {"capture": "done"},
-        "reductions": {f"pca-{d}d": {"method": "pca", "dim": d, "seed": seed, "complete": True} for d in (2, 3)},
-    })
-    return name
+def synthetic(data_dir: Path, layers: int, heads: int, tokens: int) -> str:
+    return synthetic_atlas(data_dir / f"synthetic-{layers}x{heads}x{tokens}", layers, heads, tokens, head_dim=8).name
 
 
 # --- server -----------------------------------------------------------------------------------
-
-
-class Server:
-    """The real app under uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, data_dir: Path):
-        import socket
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        app = create_app(Settings.from_env(data_dir=data_dir))
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 # --- measurements (each returns milliseconds) ---------------------------------------------------
@@ -285,10 +204,10 @@ def main() -> None:
     try:
         if args.synthetic:
             layers, heads, tokens = (int(x) for x in args.synthetic.lower().split("x"))
-            atlas = synthetic_atlas(data_dir, layers, heads, tokens)
+            atlas = synthetic(data_dir, layers, heads, tokens)
         else:
             atlas = args.atlas or minilm_atlas(data_dir)
-        with Server(data_dir) as server, sync_playwright() as p:
+        with serve_in_thread(Settings.from_env(data_dir=data_dir), lifespan="off") as server, sync_playwright() as p:
             import httpx
 
             summary = httpx.get(f"{server}/api/atlases/{atlas}").json()

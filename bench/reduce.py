@@ -20,17 +20,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from qkatlas.reduce import make_reducer
 from qkatlas.reduce.executor import pending_jobs, plan_workers, run_jobs, run_pca_layers
-from qkatlas.store import Atlas, AtlasWriter
+from qkatlas.store import Atlas
+from synthetic import clustered, synthetic_atlas  # bench/synthetic.py
 
 
 def cloud(points: int, dim: int = 64, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(40, dim)) * 4
-    return (centres[rng.integers(0, 40, points)] + rng.normal(size=(points, dim))).astype(np.float32)
+    return clustered(np.random.default_rng(seed), points, dim)
 
 
 def timed(fn) -> float:
@@ -52,23 +50,10 @@ def per_head(methods: list[str], sizes: list[int], tsne_max: int) -> list[dict]:
     return out
 
 
-def synthetic_atlas(folder: Path, layers: int, heads: int, tokens: int, head_dim: int = 64) -> Path:
-    """A real atlas folder holding synthetic q/k, so the build path runs exactly as in a build."""
-    w = AtlasWriter(folder)
-    w.write_manifest({"layers": layers, "heads": heads, "head_dim": head_dim, "tokens": tokens,
-                      "corpus": {"modality": "text"}, "scaling": [head_dim ** -0.5] * layers})
-    w.write_tokens(pa.table({"token": np.arange(tokens), "item": np.zeros(tokens, dtype=np.int64)}))
-    for layer in range(layers):
-        qk = np.stack([cloud(2 * tokens, head_dim, seed=layer * heads + h) for h in range(heads)], axis=1)
-        w.write_vectors(layer, qk[:tokens], qk[tokens:])
-    w.write_joint(np.zeros((layers, heads, head_dim)), np.ones((layers, heads)))
-    return folder
-
-
 def whole_atlas(method: str, layers: int, heads: int, tokens: int) -> dict:
     """qkatlas's build path vs one library call per head, sequentially, on the same data."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = synthetic_atlas(Path(tmp) / "a", layers, heads, tokens)
+        path = synthetic_atlas(Path(tmp) / "a", layers, heads, tokens, layouts=False)
         atlas = Atlas(path)
         from qkatlas.reduce.executor import joint_cloud
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from qkatlas.api.app import create_app
+from qkatlas.serve import serve_in_thread
 from qkatlas.settings import Settings
 
 
@@ -48,30 +45,10 @@ def scratch(tmp_path, settings, atlases):
         yield c, copy
 
 
-def free_port_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture(scope="session")
 def server(settings, atlases) -> str:
-    """The real app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    sock = free_port_socket()
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(settings) as url:
+        yield url
 
 
 def with_catalog_entry(settings: Settings, tmp_path: Path, toml: str) -> Settings:
