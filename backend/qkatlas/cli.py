@@ -114,10 +114,14 @@ def models(ctx):
         click.echo(f"{entry.id:24s} {entry.modality:5s} {entry.display_label}")
 
 
-@main.command()
-@click.option("--host", default=None)
-@click.option("--port", type=int, default=None)
-@click.pass_context
+def _server_command(fn):
+    """A command that serves the app: --host/--port, and a clear error when the port is taken."""
+    fn = click.option("--port", type=int, default=None, help="Port (QKATLAS_PORT, default 8000).")(fn)
+    fn = click.option("--host", default=None, help="Interface (QKATLAS_HOST, default 127.0.0.1).")(fn)
+    return main.command()(click.pass_context(fn))
+
+
+@_server_command
 def serve(ctx, host, port):
     """Serve the atlases in the data dir: API + browser UI."""
     from .serve import serve as run_serve
@@ -125,10 +129,7 @@ def serve(ctx, host, port):
     run_serve(_settings(ctx, host=host, port=port))
 
 
-@main.command()
-@click.option("--host", default=None)
-@click.option("--port", type=int, default=None)
-@click.pass_context
+@_server_command
 def demo(ctx, host, port):
     """Serve at once and build the default atlases in the background (PCA first, then UMAP)."""
     from .demo import run_demo

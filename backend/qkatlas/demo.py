@@ -58,8 +58,9 @@ def build_all(settings: Settings) -> None:
 
 
 def run_demo(settings: Settings) -> None:
-    from .serve import serve
+    from .serve import check_port_free, serve
 
+    check_port_free(settings)
     builder = subprocess.Popen([sys.executable, "-m", "qkatlas.demo"])
     print(f"[demo] building default atlases in the background (pid {builder.pid}); "
           f"serving http://{settings.host}:{settings.port}", flush=True)

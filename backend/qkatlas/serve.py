@@ -11,10 +11,22 @@ from typing import Iterator
 import uvicorn
 
 from .api.app import create_app
+from .errors import InvalidInput
 from .settings import Settings
 
 
+def check_port_free(settings: Settings) -> None:
+    """Fail with a message for people, not uvicorn's traceback, when the address is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as e:
+            raise InvalidInput(f"cannot listen on {settings.host}:{settings.port} ({e.strerror}); "
+                               f"choose another with --port or QKATLAS_PORT") from None
+
+
 def serve(settings: Settings) -> None:
+    check_port_free(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

@@ -135,3 +135,15 @@ def test_killed_build_resumes_without_recomputing_finished_heads(tmp_path):
     assert len(after) == 8
     assert all(after[name] == mtime for name, mtime in finished.items())
     assert not list(folder.glob(".*.tmp"))
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        r = run_cli("serve", "--port", str(port), data_dir=tmp_path)
+    assert r.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
