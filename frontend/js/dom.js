@@ -85,6 +85,25 @@ export function fmt(x, digits = 3) {
 export const headLabel = (layer, head) => `L${layer} H${head}`;
 export const headKey = (layer, head) => `L${String(layer).padStart(2, "0")}H${String(head).padStart(2, "0")}`;
 
+/** The toolbar's layer and head pickers: [layerSelect, headSelect]; set(patch) moves the state. */
+export function layerHeadSelects(atlas, state, set, { headDisabled = false } = {}) {
+  const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => set({ layer: Number(e.target.value) }) });
+  for (let l = 0; l < atlas.layers; l++) layerSel.append(h("option", { value: l }, `Layer ${l}`));
+  layerSel.value = state.layer;
+  const headSel = h("select", { "aria-label": "Head", disabled: headDisabled, onchange: (e) => set({ head: Number(e.target.value) }) });
+  for (let i = 0; i < atlas.heads; i++) headSel.append(h("option", { value: i }, `Head ${i}`));
+  headSel.value = state.head;
+  return [layerSel, headSel];
+}
+
+/** The one-head / all-heads-of-the-layer switch; set({mode}) moves the state. */
+export function headModeSwitch(state, set) {
+  const all = state.mode === "all";
+  return h("div", { class: "seg small" },
+    h("button", { class: `seg-btn${all ? "" : " active"}`, onclick: () => set({ mode: "one" }) }, headLabel(state.layer, state.head)),
+    h("button", { class: `seg-btn${all ? " active" : ""}`, dataset: { mode: "all" }, onclick: () => set({ mode: "all" }) }, `All heads of layer ${state.layer}`));
+}
+
 // --- the floating tooltip ----------------------------------------------------------------
 const tip = () => document.getElementById("tooltip");
 

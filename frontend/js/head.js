@@ -4,9 +4,10 @@
 
 import * as api from "./api.js";
 import { colourModes, K, legendHTML, markerColour, MATCH, Q, range } from "./colors.js";
-import { clear, fill, errorBox, fmt, h, headKey, headLabel, hideTooltip, loading, notBuilt, painted, showTooltip, trackPointer } from "./dom.js";
+import { clear, fill, errorBox, fmt, h, headKey, headLabel, hideTooltip, layerHeadSelects, loading, notBuilt, painted, showTooltip, trackPointer } from "./dom.js";
 import { plotly } from "./plotly.js";
 import { LABELS } from "./state.js";
+import { View } from "./view.js";
 
 const AXIS = { zeroline: false, gridcolor: "#1c222a", linecolor: "#2a313c", tickfont: { size: 10, color: "#6b7682" } };
 const AXIS3D = { ...AXIS, backgroundcolor: "#0f1216", showbackground: true, showspikes: false, title: { text: "" } };
@@ -307,15 +308,11 @@ export function tokenTooltip(ctx, token, side) {
     h("div", { class: "tip-meta" }, `${c.itemName(item)} · position ${pos} of ${c.itemTokens[item]}`));
 }
 
-export class HeadView {
+export class HeadView extends View {
   constructor(ctx, el, side) {
-    this.ctx = ctx;
-    this.el = el;
-    this.side = side;
-    this.key = null;
+    super(ctx, el, side);
     this.by = "attention";
     this.k = 10;
-    this.toolbar = h("div", { class: "toolbar" });
     this.plotEl = h("div", { class: "head-plot" });
     this.body = h("div", { class: "head-body" }, this.plotEl);
     this.el.append(this.toolbar, this.body);
@@ -379,12 +376,6 @@ export class HeadView {
   renderToolbar(state) {
     const a = this.atlas;
     const set = (patch) => this.ctx.store.set(patch);
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => set({ layer: Number(e.target.value) }) });
-    for (let l = 0; l < a.layers; l++) layerSel.append(h("option", { value: l }, `Layer ${l}`));
-    const headSel = h("select", { "aria-label": "Head", onchange: (e) => set({ head: Number(e.target.value) }) });
-    for (let i = 0; i < a.heads; i++) headSel.append(h("option", { value: i }, `Head ${i}`));
-    layerSel.value = state.layer;
-    headSel.value = state.head;
     const step = (d) => {
       const flat = state.layer * a.heads + state.head + d;
       const n = a.layers * a.heads;
@@ -406,7 +397,7 @@ export class HeadView {
       h("button", { class: "btn ghost", title: "Previous head (←)", onclick: () => step(-1) }, "‹"),
       h("div", { class: "title", dataset: { head: headLabel(state.layer, state.head) } }, headLabel(state.layer, state.head)),
       h("button", { class: "btn ghost", title: "Next head (→)", onclick: () => step(1) }, "›"),
-      layerSel, headSel,
+      ...layerHeadSelects(a, state, set),
       h("span", { class: "sep" }),
       toggle("query", "queries"), toggle("key", "keys"),
       h("button", { class: "btn ghost", title: "Reset zoom / camera", onclick: () => this.plot.resetView() }, "Reset view"),

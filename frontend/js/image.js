@@ -3,7 +3,8 @@
 // of the layer.
 
 import * as api from "./api.js";
-import { clear, fill, errorBox, fmt, h, headLabel, loading, painted } from "./dom.js";
+import { clear, fill, fmt, h } from "./dom.js";
+import { ItemView } from "./view.js";
 
 /**
  * The patch-attention widget. opts: {src, tokens: [{position,row,col,special,text}],
@@ -123,16 +124,9 @@ export function patchAttention(opts) {
   };
 }
 
-export class ImageView {
+export class ImageView extends ItemView {
   constructor(ctx, el, side) {
-    this.ctx = ctx;
-    this.el = el;
-    this.side = side;
-    this.key = null;
-    this.toolbar = h("div", { class: "toolbar" });
-    this.status = h("div", { class: "status-line" }, "\u00a0");
-    this.body = h("div", { class: "image-body" });
-    this.el.append(this.toolbar, this.status, this.body);
+    super(ctx, el, side, "image");
     this.patchCard = h("div", { class: "card patch-card" });
     this.thumbs = h("div", { class: "thumbs" });
     side.append(
@@ -144,62 +138,36 @@ export class ImageView {
     );
   }
 
-  itemOf(state) {
-    const c = this.ctx.corpus;
-    if (state.item !== null) return state.item;
-    if (state.token !== null && state.token < c.n) return c.item[state.token];
-    return 0;
+  reselect(state, item, changed) {
+    if ((changed.has("token") || changed.has("item")) && this.widget) this.widget.pin(this.pinnedPosition(state, item));
+    return true;
   }
 
-  async show(state, changed) {
-    const item = this.itemOf(state);
+  draw(res, state, item) {
     const all = state.mode === "all";
-    const key = `${this.ctx.atlas.id}|${item}|${state.layer}|${all ? "all" : state.head}`;
-    this.renderToolbar(state, item);
-    this.renderThumbs(item);
-    if (key === this.key) {
-      if ((changed.has("token") || changed.has("item")) && this.widget) this.widget.pin(this.pinned(state, item));
-      return;
-    }
-    this.key = key;
-    clear(this.body);
-    this.status.textContent = "\u00a0";
-    const wait = loading(`Loading attention of ${this.ctx.corpus.itemName(item)}…`);
-    this.body.append(wait.el);
-    try {
-      const res = await api.itemAttention(this.ctx.atlas.id, item, state.layer, all ? null : state.head);
-      if (key !== this.key) return;
-      const image = this.ctx.atlas.image || {};
-      const grid = image.grid || this.ctx.corpus.grid;
-      const heads = all ? res.attention : [res.attention];
-      const headIds = all ? heads.map((_, i) => i) : [state.head];
-      const offset = this.ctx.corpus.itemOffset[item];
-      clear(this.body);
-      this.widget = patchAttention({
-        src: api.itemImageUrl(this.ctx.atlas.id, item),
-        tokens: res.tokens,
-        grid,
-        size: this.displaySize(),
-        heads,
-        headIds,
-        current: state.head,
-        pinned: this.pinned(state, item),
-        onPick: (position) => this.ctx.store.set({ token: offset + position, side: "query", item }),
-        onHover: (text, position) => {
-          this.status.textContent = text || "\u00a0";
-          this.renderPatch(item, res.tokens[position], position);
-        },
-        onHead: (head) => this.ctx.store.set({ head, mode: "one" }, { push: true }),
-      });
-      this.body.append(this.widget.el);
-      this.el.dataset.patches = String(res.tokens.filter((t) => t.row >= 0).length);
-      await painted();
-      this.ctx.app.drawn("image");
-    } catch (e) {
-      if (key !== this.key) return;
-      this.key = null;
-      fill(this.body, errorBox(e, `Could not load the attention of ${this.ctx.corpus.itemName(item)}`));
-    }
+    const image = this.ctx.atlas.image || {};
+    const grid = image.grid || this.ctx.corpus.grid;
+    const heads = all ? res.attention : [res.attention];
+    const headIds = all ? heads.map((_, i) => i) : [state.head];
+    const offset = this.ctx.corpus.itemOffset[item];
+    this.widget = patchAttention({
+      src: api.itemImageUrl(this.ctx.atlas.id, item),
+      tokens: res.tokens,
+      grid,
+      size: this.displaySize(),
+      heads,
+      headIds,
+      current: state.head,
+      pinned: this.pinnedPosition(state, item),
+      onPick: (position) => this.ctx.store.set({ token: offset + position, side: "query", item }),
+      onHover: (text, position) => {
+        this.status.textContent = text || "\u00a0";
+        this.renderPatch(item, res.tokens[position], position);
+      },
+      onHead: (head) => this.ctx.store.set({ head, mode: "one" }, { push: true }),
+    });
+    this.body.append(this.widget.el);
+    this.el.dataset.patches = String(res.tokens.filter((t) => t.row >= 0).length);
   }
 
   displaySize() {
@@ -207,10 +175,9 @@ export class ImageView {
     return Math.max(224, Math.min(560, Math.floor(avail / 8) * 8));
   }
 
-  pinned(state, item) {
+  itemTitle(item) {
     const c = this.ctx.corpus;
-    if (state.token === null || state.token >= c.n || c.item[state.token] !== item) return null;
-    return c.position[state.token];
+    return h("span", { class: "title" }, `${c.itemName(item)} (${item + 1} of ${c.items})`);
   }
 
   renderPatch(item, token, position) {
@@ -222,7 +189,7 @@ export class ImageView {
     );
   }
 
-  renderThumbs(item) {
+  renderSide(state, item) {
     const c = this.ctx.corpus;
     if (this.thumbs.childElementCount !== Math.min(c.items, 120)) {
       clear(this.thumbs);
@@ -236,39 +203,4 @@ export class ImageView {
     }
     for (const t of this.thumbs.children) t.classList.toggle("current", Number(t.dataset.item) === item);
   }
-
-  renderToolbar(state, item) {
-    const a = this.ctx.atlas;
-    const c = this.ctx.corpus;
-    const set = (patch, push = false) => this.ctx.store.set(patch, { push });
-    const go = (i) => set({ item: Math.max(0, Math.min(c.items - 1, i)), token: null });
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => set({ layer: Number(e.target.value) }) });
-    for (let l = 0; l < a.layers; l++) layerSel.append(h("option", { value: l }, `Layer ${l}`));
-    layerSel.value = state.layer;
-    const headSel = h("select", { "aria-label": "Head", disabled: state.mode === "all", onchange: (e) => set({ head: Number(e.target.value) }) });
-    for (let i = 0; i < a.heads; i++) headSel.append(h("option", { value: i }, `Head ${i}`));
-    headSel.value = state.head;
-    fill(this.toolbar, 
-      h("button", { class: "btn ghost", title: "Previous image", onclick: () => go(item - 1) }, "‹"),
-      h("span", { class: "title" }, `${c.itemName(item)} (${item + 1} of ${c.items})`),
-      h("button", { class: "btn ghost", title: "Next image", onclick: () => go(item + 1) }, "›"),
-      h("span", { class: "sep" }),
-      layerSel, headSel,
-      h("div", { class: "seg small" },
-        h("button", { class: `seg-btn${state.mode !== "all" ? " active" : ""}`, onclick: () => set({ mode: "one" }, true) }, headLabel(state.layer, state.head)),
-        h("button", { class: `seg-btn${state.mode === "all" ? " active" : ""}`, dataset: { mode: "all" }, onclick: () => set({ mode: "all" }, true) }, `All heads of layer ${state.layer}`)),
-      h("span", { class: "grow" }),
-      h("button", { class: "btn ghost", onclick: () => set({ view: "head" }, true) }, "Back to head view"),
-    );
-  }
-
-  onProgress() {}
-
-  exportTarget() {
-    return null;
-  }
-
-  hide() {}
-
-  destroy() {}
 }

@@ -3,20 +3,18 @@
 
 import * as api from "./api.js";
 import { K, Q } from "./colors.js";
-import { clear, fill, errorBox, h, headLabel, hideTooltip, loading, painted, showTooltip } from "./dom.js";
+import { clear, fill, errorBox, h, headLabel, headModeSwitch, hideTooltip, layerHeadSelects, loading, painted, showTooltip } from "./dom.js";
 import { HeadPlot, tokenTooltip } from "./head.js";
 import { patchAttention } from "./image.js";
 import { attentionLines, headHeatmaps, tokenLabel } from "./sentence.js";
+import { View } from "./view.js";
 
-export class LiveView {
+export class LiveView extends View {
   constructor(ctx, el, side) {
-    this.ctx = ctx;
-    this.el = el;
-    this.side = side;
+    super(ctx, el, side);
     this.result = null;
     this.file = null;
     this.isImage = ctx.corpus.isImage;
-    this.toolbar = h("div", { class: "toolbar" });
     this.form = this.isImage ? this.imageForm() : this.textForm();
     this.message = h("div", { class: "live-message" });
     this.plotEl = h("div", { class: "live-plot" });
@@ -199,26 +197,15 @@ export class LiveView {
   }
 
   renderToolbar(state) {
-    const a = this.ctx.atlas;
     const set = (patch) => this.ctx.store.set(patch);
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => set({ layer: Number(e.target.value) }) });
-    for (let l = 0; l < a.layers; l++) layerSel.append(h("option", { value: l }, `Layer ${l}`));
-    layerSel.value = state.layer;
-    const headSel = h("select", { "aria-label": "Head", onchange: (e) => set({ head: Number(e.target.value) }) });
-    for (let i = 0; i < a.heads; i++) headSel.append(h("option", { value: i }, `Head ${i}`));
-    headSel.value = state.head;
     fill(this.toolbar, 
       h("span", { class: "title" }, this.isImage ? "Your image" : "Your text"),
-      layerSel, headSel,
-      h("div", { class: "seg small" },
-        h("button", { class: `seg-btn${state.mode !== "all" ? " active" : ""}`, onclick: () => set({ mode: "one" }) }, headLabel(state.layer, state.head)),
-        h("button", { class: `seg-btn${state.mode === "all" ? " active" : ""}`, onclick: () => set({ mode: "all" }) }, `All heads of layer ${state.layer}`)),
+      ...layerHeadSelects(this.ctx.atlas, state, set),
+      headModeSwitch(state, set),
       h("span", { class: "grow" }),
       h("span", { class: "muted small" }, "Layout: this head's stored PCA 2-D"),
     );
   }
-
-  onProgress() {}
 
   exportTarget() {
     if (!this.plot.figure) return null;

@@ -8,18 +8,16 @@ import * as api from "./api.js";
 import { colourModes, legendHTML, markerColour, MATCH, parseColour, rgbaArray } from "./colors.js";
 import { clear, fill, errorBox, fmt, h, headKey, headLabel, loading, notBuilt, painted } from "./dom.js";
 import { LABELS } from "./state.js";
+import { View } from "./view.js";
 
 const POINT_BUDGET = 300000; // points in the whole matrix: 2000 per head up to 12 x 12 heads
 const PAD = 0.07; // empty margin inside a cell, as a fraction of the cell
 
-export class MatrixView {
+export class MatrixView extends View {
   constructor(ctx, el, side) {
-    this.ctx = ctx;
-    this.el = el;
-    this.side = side;
+    super(ctx, el, side);
     this.data = null;
     this.loadKey = null;
-    this.toolbar = h("div", { class: "toolbar" });
     this.stage = h("div", { class: "matrix-stage" });
     this.plot = h("canvas", { class: "matrix-plot" });
     this.grid = h("div", { class: "matrix-grid" });
@@ -373,8 +371,6 @@ export class MatrixView {
     };
     return { figure: { data: this.traces().traces, layout }, width, height };
   }
-
-  hide() {}
 
   destroy() {
     window.removeEventListener("resize", this.onResize);

@@ -4,7 +4,8 @@
 
 import * as api from "./api.js";
 import { K, Q } from "./colors.js";
-import { clear, fill, errorBox, fmt, h, headLabel, loading, painted } from "./dom.js";
+import { clear, fill, fmt, h, headLabel } from "./dom.js";
+import { ItemView } from "./view.js";
 
 const ROW = 22;
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -171,16 +172,9 @@ export function headHeatmaps(tokens, heads, opts = {}) {
   return wrap;
 }
 
-export class SentenceView {
+export class SentenceView extends ItemView {
   constructor(ctx, el, side) {
-    this.ctx = ctx;
-    this.el = el;
-    this.side = side;
-    this.key = null;
-    this.toolbar = h("div", { class: "toolbar" });
-    this.body = h("div", { class: "sentence-body" });
-    this.status = h("div", { class: "status-line" }, "\u00a0");
-    this.el.append(this.toolbar, this.status, this.body);
+    super(ctx, el, side, "sentence");
     this.textCard = h("div", { class: "card" });
     this.matchCard = h("div", { class: "card" });
     side.append(
@@ -191,97 +185,45 @@ export class SentenceView {
     );
   }
 
-  itemOf(state) {
-    const c = this.ctx.corpus;
-    if (state.item !== null) return state.item;
-    if (state.token !== null && state.token < c.n) return c.item[state.token];
-    return 0;
+  reselect(state, item, changed) {
+    if (!changed.has("token") && !changed.has("side")) return true;
+    if (!this.lines) return false; // the all-heads matrices are drawn again
+    this.lines.isolate(this.pinnedPosition(state, item), state.side);
+    return true;
   }
 
-  async show(state, changed) {
-    const item = this.itemOf(state);
-    const key = `${this.ctx.atlas.id}|${item}|${state.layer}|${state.mode === "all" ? "all" : state.head}`;
-    this.renderToolbar(state, item);
-    this.renderSide(state, item);
-    if (key === this.key && !changed.has("token") && !changed.has("side")) return;
-    if (key === this.key && this.lines) {
-      this.lines.isolate(this.pinned(state, item)?.position ?? null, state.side);
-      return;
-    }
-    this.key = key;
-    clear(this.body);
-    this.status.textContent = "\u00a0";
-    const wait = loading(`Loading attention of ${this.ctx.corpus.itemName(item)}…`);
-    this.body.append(wait.el);
-    try {
-      const all = state.mode === "all";
-      const res = await api.itemAttention(this.ctx.atlas.id, item, state.layer, all ? null : state.head);
-      if (key !== this.key) return;
-      clear(this.body);
-      this.lines = null;
-      const onHover = (text) => (this.status.textContent = text || "\u00a0");
-      if (all) {
-        this.body.append(
-          h("div", { class: "muted small" }, `Layer ${state.layer}: ${res.attention.length} heads. Rows = queries, columns = keys, brightness = √weight. Click a head to open its lines.`),
-          headHeatmaps(res.tokens, res.attention, {
-            current: state.head,
-            px: res.attention.length <= 4 ? 240 : res.attention.length <= 8 ? 200 : 160,
-            onHover,
-            onPick: (head) => this.ctx.store.set({ head, mode: "one" }, { push: true }),
-          }),
-        );
-      } else {
-        const c = this.ctx.corpus;
-        const offset = c.itemOffset[item];
-        this.lines = attentionLines(res.tokens, res.attention, {
-          pinned: this.pinned(state, item),
+  draw(res, state, item) {
+    this.lines = null;
+    const onHover = (text) => (this.status.textContent = text || "\u00a0");
+    if (state.mode === "all") {
+      this.body.append(
+        h("div", { class: "muted small" }, `Layer ${state.layer}: ${res.attention.length} heads. Rows = queries, columns = keys, brightness = √weight. Click a head to open its lines.`),
+        headHeatmaps(res.tokens, res.attention, {
+          current: state.head,
+          px: res.attention.length <= 4 ? 240 : res.attention.length <= 8 ? 200 : 160,
           onHover,
-          onPick: (position, side) => this.ctx.store.set({ token: offset + position, side, item }),
-        });
-        this.body.append(h("div", { class: "sentence-row" },
-          this.lines.el,
-          headHeatmaps(res.tokens, [res.attention], { px: 260, names: [`${headLabel(state.layer, state.head)} attention matrix · rows = queries, columns = keys`], onHover })));
-      }
-      this.el.dataset.tokens = String(res.tokens.length);
-      await painted();
-      this.ctx.app.drawn("sentence");
-    } catch (e) {
-      if (key !== this.key) return;
-      this.key = null;
-      fill(this.body, errorBox(e, `Could not load the attention of ${this.ctx.corpus.itemName(item)}`));
+          onPick: (head) => this.ctx.store.set({ head, mode: "one" }, { push: true }),
+        }),
+      );
+    } else {
+      const offset = this.ctx.corpus.itemOffset[item];
+      const pinned = this.pinnedPosition(state, item);
+      this.lines = attentionLines(res.tokens, res.attention, {
+        pinned: pinned === null ? null : { position: pinned, side: state.side },
+        onHover,
+        onPick: (position, side) => this.ctx.store.set({ token: offset + position, side, item }),
+      });
+      this.body.append(h("div", { class: "sentence-row" },
+        this.lines.el,
+        headHeatmaps(res.tokens, [res.attention], { px: 260, names: [`${headLabel(state.layer, state.head)} attention matrix · rows = queries, columns = keys`], onHover })));
     }
+    this.el.dataset.tokens = String(res.tokens.length);
   }
 
-  pinned(state, item) {
+  itemTitle(item, go) {
     const c = this.ctx.corpus;
-    if (state.token === null || state.token >= c.n || c.item[state.token] !== item) return null;
-    return { position: c.position[state.token], side: state.side };
-  }
-
-  renderToolbar(state, item) {
-    const a = this.ctx.atlas;
-    const c = this.ctx.corpus;
-    const set = (patch, push = false) => this.ctx.store.set(patch, { push });
-    const go = (i) => set({ item: Math.max(0, Math.min(c.items - 1, i)), token: null });
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => set({ layer: Number(e.target.value) }) });
-    for (let l = 0; l < a.layers; l++) layerSel.append(h("option", { value: l }, `Layer ${l}`));
-    layerSel.value = state.layer;
-    const headSel = h("select", { "aria-label": "Head", disabled: state.mode === "all", onchange: (e) => set({ head: Number(e.target.value) }) });
-    for (let i = 0; i < a.heads; i++) headSel.append(h("option", { value: i }, `Head ${i}`));
-    headSel.value = state.head;
     const itemInput = h("input", { type: "number", min: 0, max: c.items - 1, value: item, class: "num", "aria-label": "Sentence number", onchange: (e) => go(Number(e.target.value)) });
-    fill(this.toolbar, 
-      h("button", { class: "btn ghost", title: "Previous sentence", onclick: () => go(item - 1) }, "‹"),
-      h("span", { class: "title" }, "Sentence ", itemInput, ` of ${c.items}`),
-      h("button", { class: "btn ghost", title: "Next sentence", onclick: () => go(item + 1) }, "›"),
-      h("span", { class: "sep" }),
-      layerSel, headSel,
-      h("div", { class: "seg small" },
-        h("button", { class: `seg-btn${state.mode !== "all" ? " active" : ""}`, onclick: () => set({ mode: "one" }, true) }, headLabel(state.layer, state.head)),
-        h("button", { class: `seg-btn${state.mode === "all" ? " active" : ""}`, dataset: { mode: "all" }, onclick: () => set({ mode: "all" }, true) }, `All heads of layer ${state.layer}`)),
-      h("span", { class: "grow" }),
-      h("button", { class: "btn ghost", onclick: () => set({ view: "head" }, true) }, "Back to head view"),
-    );
+    return h("span", { class: "title" }, "Sentence ", itemInput, ` of ${c.items}`);
   }
 
   renderSide(state, item) {
@@ -308,13 +250,7 @@ export class SentenceView {
     }
   }
 
-  onProgress() {}
-
   exportTarget() {
     return this.lines ? { svg: this.lines.el } : null;
   }
-
-  hide() {}
-
-  destroy() {}
 }
