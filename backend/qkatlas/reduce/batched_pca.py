@@ -14,7 +14,7 @@ import torch
 def pca_heads(X: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """X: (heads, points, features) -> (Y (heads, points, dim), components (heads, dim, features),
     mean (heads, features), explained_variance_ratio (heads, dim))."""
-    work = X.double() if X.device.type == "cpu" else X.float()
+    work = X.float()  # float32 like sklearn on float32 input; the covariance is only features x features
     mean = work.mean(dim=1)
     centred = work - mean[:, None, :]
     cov = centred.transpose(1, 2) @ centred / (X.shape[1] - 1)
