@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,12 @@ class UMAPReducer:
 
         model = umap.UMAP(n_components=self.dim, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
                           random_state=self.seed, n_jobs=1, low_memory=True)
-        return np.asarray(model.fit_transform(X), dtype=np.float32)
+        # umap-learn warns when its spectral start falls back to a random one (a disconnected
+        # kNN graph, common for heads with tight clusters); the layout is still valid and the
+        # stored quality score says how good it is, so keep the progress bars clean.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return np.asarray(model.fit_transform(X), dtype=np.float32)
 
     def placement(self) -> dict:
         return {}
