@@ -53,6 +53,11 @@ def projection_key(method: str, dim: int) -> str:
     return f"{method}-{dim}d"
 
 
+def projection_file(atlas_path: Path, layer: int, head: int, method: str, dim: int) -> Path:
+    """Where one head's layout lives (the .npy; its metadata is the same name with .json)."""
+    return Path(atlas_path) / "projections" / projection_key(method, dim) / f"L{layer:02d}H{head:02d}.npy"
+
+
 # ---------------------------------------------------------------------------------------
 # atomic writes
 
@@ -141,7 +146,7 @@ class AtlasWriter:
                 np.savez(f, translation=translation.astype(np.float32), scale=scale.astype(np.float32))
 
     def projection_path(self, layer: int, head: int, method: str, dim: int) -> Path:
-        return self.path / "projections" / projection_key(method, dim) / f"L{layer:02d}H{head:02d}.npy"
+        return projection_file(self.path, layer, head, method, dim)
 
     def has_projection(self, layer: int, head: int, method: str, dim: int) -> bool:
         return self.projection_path(layer, head, method, dim).exists()
@@ -268,6 +273,12 @@ class Atlas:
     def projection_dir(self, method: str, dim: int) -> Path:
         return self.path / "projections" / projection_key(method, dim)
 
+    def projection_path(self, layer: int, head: int, method: str, dim: int) -> Path:
+        return projection_file(self.path, layer, head, method, dim)
+
+    def has_projection(self, layer: int, head: int, method: str, dim: int) -> bool:
+        return self.projection_path(layer, head, method, dim).exists()
+
     def available_projections(self) -> dict[str, int]:
         """{"pca-2d": number of heads done, ...} for every (method, dim) started."""
         out = {}
@@ -287,7 +298,7 @@ class Atlas:
         check_method(method, dim)
         key = (layer, head, method, dim)
         if key not in self._projections:
-            path = self.projection_dir(method, dim) / f"L{layer:02d}H{head:02d}.npy"
+            path = self.projection_path(layer, head, method, dim)
             if not path.exists():
                 raise NotReady(f"{method} {dim}-D for layer {layer} head {head} of atlas {self.id!r} is not computed yet")
             self._projections[key] = np.load(path, mmap_mode="r")
@@ -295,7 +306,7 @@ class Atlas:
 
     def projection_meta(self, layer: int, head: int, method: str, dim: int) -> dict:
         self.projection(layer, head, method, dim)
-        path = self.projection_dir(method, dim) / f"L{layer:02d}H{head:02d}.json"
+        path = self.projection_path(layer, head, method, dim).with_suffix(".json")
         return json.loads(path.read_text())
 
     def quality_table(self, method: str, dim: int) -> dict[str, float]:

@@ -170,7 +170,7 @@ class ServedAtlas:
     def projection_path(self, layer: int, head: int, method: str, dim: int) -> Path:
         self.atlas.check_head(layer, head)
         check_method(method, dim)
-        return self.atlas.projection_dir(method, dim) / f"L{layer:02d}H{head:02d}.npy"
+        return self.atlas.projection_path(layer, head, method, dim)
 
     def projection(self, layer: int, head: int, method: str, dim: int,
                    cached_only: bool = False) -> tuple[np.ndarray, tuple[int, int]] | None:
@@ -239,7 +239,7 @@ class ServedAtlas:
         missing = 0
         for layer in range(L):
             for head in range(H):
-                path = self.atlas.projection_dir(method, dim) / f"L{layer:02d}H{head:02d}.npy"
+                path = self.atlas.projection_path(layer, head, method, dim)
                 try:
                     coords[layer, head] = np.load(path, mmap_mode="r")[rows]
                 except FileNotFoundError:

@@ -134,14 +134,9 @@ def fill_quality(atlas_path: Path, method: str, dim: int, seed: int = 0,
 
 
 def pending_jobs(atlas: Atlas, method: str, dim: int, layers: list[int] | None = None) -> list[Job]:
-    writer_path = atlas.path
-    out = []
-    for layer in layers if layers is not None else range(atlas.layers):
-        for head in range(atlas.heads):
-            npy = writer_path / "projections" / f"{method}-{dim}d" / f"L{layer:02d}H{head:02d}.npy"
-            if not npy.exists():
-                out.append(Job(layer, head, method, dim))
-    return out
+    return [Job(layer, head, method, dim)
+            for layer in (layers if layers is not None else range(atlas.layers))
+            for head in range(atlas.heads) if not atlas.has_projection(layer, head, method, dim)]
 
 
 def plan_workers(requested: int, jobs: int) -> tuple[int, int]:
@@ -167,14 +162,13 @@ def run_jobs(
     workers: int = 0,
     seed: int = 0,
     on_done: Callable[[dict], None] | None = None,
-    in_process: bool = False,
 ) -> list[dict]:
-    """Run `jobs`; in-process for cheap methods (PCA) or when one worker is enough."""
+    """Run `jobs`; in this process when one worker is enough, else in a process pool."""
     if not jobs:
         return []
     processes, threads = plan_workers(workers, len(jobs))
     results = []
-    if in_process or processes == 1:
+    if processes == 1:
         for job in jobs:
             results.append(run_job(str(atlas_path), job, seed, threads * processes))
             if on_done:
