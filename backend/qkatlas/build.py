@@ -17,33 +17,17 @@ import numpy as np
 import pyarrow as pa
 
 from . import __version__
+from .build_status import BuildStatus
 from .catalog import ModelEntry, get_model
 from .corpus import Corpus, ImageItem, load_corpus
 from .errors import InvalidInput
 from .joint import joint_transforms
 from .progress import Reporter, Silent
-from .reduce import ORDER
+from .layout import layouts
+from .manifest import CorpusBlock, ImageBlock, Manifest, ModelBlock, manifest_exists, read_manifest
 from .reduce.executor import fill_quality, pending_jobs, run_jobs, run_pca_layers, run_umap_batched
 from .settings import Settings
-from .store import DIMS, METHODS, Atlas, AtlasWriter, atlas_id, ensure_writable, projection_key, read_manifest
-
-
-def parse_methods(text: str) -> list[str]:
-    methods = [m.strip().lower() for m in text.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise InvalidInput(f"unknown method {', '.join(bad) or text!r}; valid methods: {', '.join(METHODS)}")
-    return [m for m in ORDER if m in methods]
-
-
-def parse_dims(text: str) -> list[int]:
-    try:
-        dims = sorted({int(d) for d in text.split(",") if d.strip()})
-    except ValueError:
-        raise InvalidInput(f"--dims must be a comma-separated list of 2 and/or 3, got {text!r}") from None
-    if not dims or any(d not in DIMS for d in dims):
-        raise InvalidInput(f"--dims must be 2 and/or 3, got {text!r}")
-    return dims
+from .store import Atlas, AtlasWriter, atlas_id, ensure_writable
 
 
 def parse_layers(text: str | None, layers: int) -> list[int] | None:
@@ -74,11 +58,10 @@ def atlas_path(settings: Settings, model_id: str, corpus_id: str, limit: int | N
 
 
 def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus) -> bool:
-    if not (path / "manifest.json").exists():
+    if not manifest_exists(path):
         return False
     m = read_manifest(path)
-    return (m.get("stages", {}).get("capture") == "done" and m.get("model", {}).get("id") == entry.id
-            and m.get("corpus", {}).get("hash") == corpus.hash)
+    return m.stages.get("capture") == "done" and m.model.id == entry.id and m.corpus.hash == corpus.hash
 
 
 def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, reporter: Reporter) -> None:
@@ -109,27 +92,26 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, report
         reporter.advance()
     writer.write_joint(np.stack(translations), np.stack(scales))
     image = loaded.image
-    writer.write_manifest({
-        "atlas": path.name,
-        "model": {**entry.summary(), "weights": loaded.source, "revision": loaded.revision},
-        "corpus": {"id": corpus.id, "modality": corpus.modality, "hash": corpus.hash, "items": len(corpus.items),
-                   "source": corpus.source},
-        "layers": loaded.layers,
-        "heads": loaded.heads,
-        "head_dim": loaded.head_dim,
-        "tokens": prepared.n_tokens,
-        "causal": loaded.causal,
-        "scaling": captured.scaling,
-        "image": None if image is None else {"size": image.size, "patch": image.patch, "grid": image.grid,
-                                             "prefix_tokens": image.prefix_tokens},
-        "device": str(loaded.device),
-        "capture_seconds": round(seconds, 3),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(),
-        "seed": settings.seed,
-        "stages": {"capture": "done"},
-        "reductions": {},
-    })
+    writer.write_manifest(Manifest(
+        atlas=path.name,
+        model=ModelBlock(**entry.summary(), weights=loaded.source, revision=loaded.revision),
+        corpus=CorpusBlock(id=corpus.id, modality=corpus.modality, hash=corpus.hash, items=len(corpus.items),
+                           source=corpus.source),
+        layers=loaded.layers,
+        heads=loaded.heads,
+        head_dim=loaded.head_dim,
+        tokens=prepared.n_tokens,
+        causal=loaded.causal,
+        scaling=captured.scaling,
+        image=None if image is None else ImageBlock(size=image.size, patch=image.patch, grid=image.grid,
+                                                    prefix_tokens=image.prefix_tokens),
+        device=str(loaded.device),
+        capture_seconds=round(seconds, 3),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        versions=versions(),
+        seed=settings.seed,
+        stages={"capture": "done"},
+    ))
 
 
 def _items_table(corpus: Corpus) -> pa.Table:
@@ -145,28 +127,22 @@ def _items_table(corpus: Corpus) -> pa.Table:
 def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[int], layers: list[int] | None,
                  reporter: Reporter, device: str = "cpu") -> None:
     writer = AtlasWriter(path)
-    for method in methods:
-        for dim in dims:
-            atlas = Atlas(path)
-            jobs = pending_jobs(atlas, method, dim, layers)
-            key = projection_key(method, dim)
-            reporter.stage(f"{method} {dim}-D", len(jobs))
-            # Batched torch kernels where they pay: PCA always (one eigh per layer), UMAP on
-            # CUDA (many heads at once); elsewhere the libraries in a process pool.
-            batched = {"pca": run_pca_layers}
-            if device.startswith("cuda"):
-                batched["umap"] = functools.partial(run_umap_batched, seed=settings.seed)
-            if method in batched:
-                batched[method](path, dim, layers, device, on_done=lambda _r: reporter.advance())
-                reporter.stage(f"quality {dim}-D", len(jobs))
-                fill_quality(path, method, dim, settings.seed, on_done=lambda _r: reporter.advance())
-            else:
-                run_jobs(path, jobs, workers=settings.workers, seed=settings.seed,
-                         on_done=lambda _r: reporter.advance())
-            reductions = dict(read_manifest(path).get("reductions", {}))
-            reductions[key] = {"method": method, "dim": dim, "seed": settings.seed,
-                               "complete": Atlas(path).is_projection_complete(method, dim)}
-            writer.update_manifest(reductions=reductions)
+    for layout in layouts(methods, dims):
+        jobs = pending_jobs(Atlas(path), layout, layers)
+        reporter.stage(layout.title, len(jobs))
+        # Batched torch kernels where they pay: PCA always (one eigh per layer), UMAP on
+        # CUDA (many heads at once); elsewhere the libraries in a process pool.
+        batched = {"pca": run_pca_layers}
+        if device.startswith("cuda"):
+            batched["umap"] = functools.partial(run_umap_batched, seed=settings.seed)
+        if layout.method in batched:
+            batched[layout.method](path, layout.dim, layers, device, on_done=lambda _r: reporter.advance())
+            reporter.stage(f"quality {layout.dim}-D", len(jobs))
+            fill_quality(path, layout, settings.seed, on_done=lambda _r: reporter.advance())
+        else:
+            run_jobs(path, jobs, workers=settings.workers, seed=settings.seed,
+                     on_done=lambda _r: reporter.advance())
+        writer.record_layout(layout, settings.seed)
 
 
 def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit: int | None = None,
@@ -180,15 +156,20 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
     path = atlas_path(settings, entry.id, corpus.id, limit)
     from .capture.loader import load_model, pick_device
 
-    if _capture_is_current(path, entry, corpus):
-        reporter.message(f"capture already done in {path}")
-        chosen_layers = parse_layers(layers, Atlas(path).layers)
-    else:
-        reporter.message(f"loading {entry.display_label}")
-        loaded = load_model(entry, settings, device)
-        chosen_layers = parse_layers(layers, loaded.layers)  # before the expensive part
-        capture_stage(settings, loaded, corpus, path, reporter)
+    status = BuildStatus(settings.data_dir, path.name, entry.id, entry.display_label, reporter)
+    try:
+        if _capture_is_current(path, entry, corpus):
+            status.message(f"capture already done in {path}")
+            chosen_layers = parse_layers(layers, Atlas(path).layers)
+        else:
+            status.stage("loading model", 1)
+            status.message(f"loading {entry.display_label}")
+            loaded = load_model(entry, settings, device)
+            chosen_layers = parse_layers(layers, loaded.layers)  # before the expensive part
+            capture_stage(settings, loaded, corpus, path, status)
 
-    reduce_stage(settings, path, list(methods), list(dims), chosen_layers, reporter,
-                 str(pick_device(device or settings.device)))
+        reduce_stage(settings, path, list(methods), list(dims), chosen_layers, status,
+                     str(pick_device(device or settings.device)))
+    finally:
+        status.close()
     return path

@@ -54,7 +54,8 @@ def _settings(ctx, **overrides) -> Settings:
 @click.pass_context
 def build(ctx, model_id, corpus, limit, methods, dims, device, layers, workers, batch_size, data_dir):
     """Capture a model's queries/keys on a corpus and reduce every head."""
-    from .build import build as run_build, parse_dims, parse_methods
+    from .build import build as run_build
+    from .layout import parse_dims, parse_methods
     from .cli_progress import RichReporter
 
     settings = _settings(ctx, data_dir=data_dir, workers=workers, batch_size=batch_size)

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .layout import ALL
+from .manifest import manifest_exists
 from .settings import Settings
-from .store import DIMS, METHODS, Atlas, open_atlas
+from .store import Atlas, open_atlas
 
 
 def atlas_info(settings: Settings, name: str, layer: int | None = None, head: int | None = None) -> dict:
     path = Path(name)
-    atlas = Atlas(path) if (path / "manifest.json").is_file() else open_atlas(settings.data_dir, _name(name))
-    out = dict(atlas.manifest)
+    atlas = Atlas(path) if manifest_exists(path) else open_atlas(settings.data_dir, _name(name))
+    out = atlas.manifest.model_dump(mode="json")
     out["path"] = str(atlas.path)
-    out["projections"] = atlas.available_projections()
+    out["projections"] = atlas.progress()
     if layer is None and head is None:
-        out["quality"] = {key: _mean_quality(atlas, key) for key in out["projections"]}
+        out["quality"] = {layout.key: _mean_quality(atlas.quality_table(layout))
+                          for layout in ALL if layout.key in out["projections"]}
         return out
     atlas.check_head(layer or 0, head or 0)
     out["head"] = {"layer": layer or 0, "head": head or 0, "projections": {}}
-    for method in METHODS:
-        for dim in DIMS:
-            if f"L{layer or 0:02d}H{head or 0:02d}" in atlas.quality_table(method, dim):
-                meta = atlas.projection_meta(layer or 0, head or 0, method, dim)
-                out["head"]["projections"][f"{method}-{dim}d"] = {k: meta[k] for k in ("params", "quality", "seconds")}
+    for layout in ALL:
+        meta = atlas.projection_meta(layer or 0, head or 0, layout)
+        if meta is not None:
+            out["head"]["projections"][layout.key] = {k: meta.get(k) for k in ("params", "quality", "seconds")}
     return out
 
 
@@ -32,9 +34,7 @@ def _name(name: str) -> str:
     return name.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _mean_quality(atlas, key: str) -> dict:
-    method, dim = key.split("-")
-    table = atlas.quality_table(method, int(dim[:-1]))
+def _mean_quality(table: dict[str, dict]) -> dict:
     scores: dict[str, list[float]] = {}
     for q in table.values():
         for k, v in q.items():

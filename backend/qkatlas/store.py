@@ -23,10 +23,8 @@ written before its .npy; the .npy is the marker that the projection is done.
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -35,11 +33,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import NotFound, NotReady, StorageError, UnknownAtlas
+from .files import atomic_path, write_json, write_npy, write_parquet, write_text
+from .layout import ALL, Layout
+from .manifest import Manifest, manifest_exists, manifest_path, read_manifest
 
-FORMAT_VERSION = 1
-METHODS = ("pca", "umap", "tsne")
-DIMS = (2, 3)
-_PROJ_FILE = re.compile(r"L(\d+)H(\d+)\.npy$")
+_HEAD_FILE = re.compile(r"L(\d+)H(\d+)\.npy$")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -49,48 +47,22 @@ def atlas_id(model_id: str, corpus_id: str, limit: int | None = None) -> str:
     return f"{name}-n{limit}" if limit else name
 
 
-def projection_key(method: str, dim: int) -> str:
-    return f"{method}-{dim}d"
+def head_name(layer: int, head: int) -> str:
+    """ "L03H07": how a head is named in projection files and quality tables."""
+    return f"L{layer:02d}H{head:02d}"
 
 
-def projection_file(atlas_path: Path, layer: int, head: int, method: str, dim: int) -> Path:
+def projection_dir(atlas_path: Path, layout: Layout) -> Path:
+    return Path(atlas_path) / "projections" / layout.key
+
+
+def projection_file(atlas_path: Path, layer: int, head: int, layout: Layout) -> Path:
     """Where one head's layout lives (the .npy; its metadata is the same name with .json)."""
-    return Path(atlas_path) / "projections" / projection_key(method, dim) / f"L{layer:02d}H{head:02d}.npy"
+    return projection_dir(atlas_path, layout) / f"{head_name(layer, head)}.npy"
 
 
-# ---------------------------------------------------------------------------------------
-# atomic writes
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """Yield a temp path next to `path`; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-
-
-def write_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with tmp.open("wb") as f:
-            np.save(f, np.ascontiguousarray(array))
-
-
-def write_parquet(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+def is_projection_file(name: str) -> bool:
+    return _HEAD_FILE.match(name) is not None
 
 
 def ensure_writable(folder: Path) -> None:
@@ -115,12 +87,13 @@ class AtlasWriter:
         self.path = Path(path)
         ensure_writable(self.path)
 
-    def write_manifest(self, manifest: dict) -> None:
-        write_json(self.path / "manifest.json", {"format": FORMAT_VERSION, **manifest})
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_text(manifest_path(self.path), manifest.to_json())
 
-    def update_manifest(self, **changes) -> dict:
-        manifest = read_manifest(self.path) if (self.path / "manifest.json").exists() else {}
-        manifest.update(changes)
+    def record_layout(self, layout: Layout, seed: int) -> Manifest:
+        """Note in the manifest how far `layout` is (complete or not); returns the new manifest."""
+        atlas = Atlas(self.path)
+        manifest = atlas.manifest.with_layout(layout, seed, atlas.is_complete(layout))
         self.write_manifest(manifest)
         return manifest
 
@@ -145,43 +118,30 @@ class AtlasWriter:
             with tmp.open("wb") as f:
                 np.savez(f, translation=translation.astype(np.float32), scale=scale.astype(np.float32))
 
-    def projection_path(self, layer: int, head: int, method: str, dim: int) -> Path:
-        return projection_file(self.path, layer, head, method, dim)
+    def has_projection(self, layer: int, head: int, layout: Layout) -> bool:
+        return projection_file(self.path, layer, head, layout).exists()
 
-    def has_projection(self, layer: int, head: int, method: str, dim: int) -> bool:
-        return self.projection_path(layer, head, method, dim).exists()
-
-    def write_projection(self, layer: int, head: int, method: str, dim: int, coords: np.ndarray, meta: dict) -> None:
-        """coords: (2 * tokens, dim) float32, queries first then keys."""
-        npy = self.projection_path(layer, head, method, dim)
-        write_json(npy.with_suffix(".json"), {"method": method, "dim": dim, "layer": layer, "head": head, **meta})
+    def write_projection(self, layer: int, head: int, layout: Layout, coords: np.ndarray, meta: dict) -> None:
+        """coords: (2 * tokens, dim) float32, queries first then keys. The .json goes first: the
+        .npy is the marker that the head is done."""
+        npy = projection_file(self.path, layer, head, layout)
+        write_json(npy.with_suffix(".json"),
+                   {"method": layout.method, "dim": layout.dim, "layer": layer, "head": head, **meta})
         write_npy(npy, coords.astype(np.float32, copy=False))
-
-    def update_projection_meta(self, layer: int, head: int, method: str, dim: int, meta: dict) -> None:
-        write_json(self.projection_path(layer, head, method, dim).with_suffix(".json"), meta)
 
 
 # ---------------------------------------------------------------------------------------
 # reader
 
 
-def read_manifest(path: Path) -> dict:
-    try:
-        return json.loads((Path(path) / "manifest.json").read_text())
-    except FileNotFoundError:
-        raise UnknownAtlas(f"no atlas at {str(path)!r} (manifest.json missing)") from None
-    except json.JSONDecodeError as e:
-        raise StorageError(f"atlas manifest {str(path)!r} is not valid JSON: {e}") from None
-
-
 class Atlas:
-    """Read-only view of an atlas folder. Arrays are memory-mapped and loaded lazily, once."""
+    """Read-only view of an atlas folder: the one reader of the store. Arrays are memory-mapped
+    and loaded lazily, once."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.manifest = read_manifest(self.path)
+        self.manifest: Manifest = read_manifest(self.path)
         self._vectors: dict[tuple[str, int], np.ndarray] = {}
-        self._projections: dict[tuple[int, int, str, int], np.ndarray] = {}
 
     @property
     def id(self) -> str:
@@ -189,27 +149,31 @@ class Atlas:
 
     @property
     def layers(self) -> int:
-        return int(self.manifest["layers"])
+        return self.manifest.layers
 
     @property
     def heads(self) -> int:
-        return int(self.manifest["heads"])
+        return self.manifest.heads
 
     @property
     def head_dim(self) -> int:
-        return int(self.manifest["head_dim"])
+        return self.manifest.head_dim
 
     @property
     def n_tokens(self) -> int:
-        return int(self.manifest["tokens"])
+        return self.manifest.tokens
 
     @property
     def modality(self) -> str:
-        return self.manifest["corpus"]["modality"]
+        return self.manifest.modality
 
     @property
     def causal(self) -> bool:
-        return bool(self.manifest.get("causal", False))
+        return self.manifest.causal
+
+    @property
+    def total_heads(self) -> int:
+        return self.manifest.total_heads
 
     def check_head(self, layer: int, head: int) -> None:
         if not 0 <= layer < self.layers:
@@ -219,7 +183,7 @@ class Atlas:
 
     def scaling(self, layer: int) -> float:
         """The factor the model multiplies q·k by before the softmax, for `layer`."""
-        return float(self.manifest["scaling"][layer])
+        return float(self.manifest.scaling[layer])
 
     @cached_property
     def tokens(self) -> pa.Table:
@@ -267,86 +231,79 @@ class Atlas:
 
     @cached_property
     def joint(self) -> dict[str, np.ndarray]:
+        """translation (layers, heads, head_dim), scale (layers, heads)."""
         with np.load(self.path / "joint.npz") as z:
             return {"translation": z["translation"], "scale": z["scale"]}
 
-    def projection_dir(self, method: str, dim: int) -> Path:
-        return self.path / "projections" / projection_key(method, dim)
-
-    def projection_path(self, layer: int, head: int, method: str, dim: int) -> Path:
-        return projection_file(self.path, layer, head, method, dim)
-
-    def has_projection(self, layer: int, head: int, method: str, dim: int) -> bool:
-        return self.projection_path(layer, head, method, dim).exists()
-
-    def available_projections(self) -> dict[str, int]:
-        """{"pca-2d": number of heads done, ...} for every (method, dim) started."""
-        out = {}
-        for method in METHODS:
-            for dim in DIMS:
-                folder = self.projection_dir(method, dim)
-                if folder.is_dir():
-                    out[projection_key(method, dim)] = sum(1 for p in folder.iterdir() if _PROJ_FILE.match(p.name))
-        return out
-
-    def is_projection_complete(self, method: str, dim: int) -> bool:
-        return self.available_projections().get(projection_key(method, dim), 0) == self.layers * self.heads
-
-    def projection(self, layer: int, head: int, method: str, dim: int) -> np.ndarray:
-        """(2 * tokens, dim) float32 memory-mapped: queries first, then keys."""
+    def joint_transform(self, layer: int, head: int) -> tuple[np.ndarray, float]:
+        """(translation (head_dim,), scale) of one head's joint space."""
         self.check_head(layer, head)
-        check_method(method, dim)
-        key = (layer, head, method, dim)
-        if key not in self._projections:
-            path = self.projection_path(layer, head, method, dim)
-            if not path.exists():
-                raise NotReady(f"{method} {dim}-D for layer {layer} head {head} of atlas {self.id!r} is not computed yet")
-            self._projections[key] = np.load(path, mmap_mode="r")
-        return self._projections[key]
+        return self.joint["translation"][layer, head], float(self.joint["scale"][layer, head])
 
-    def projection_meta(self, layer: int, head: int, method: str, dim: int) -> dict:
-        self.projection(layer, head, method, dim)
-        path = self.projection_path(layer, head, method, dim).with_suffix(".json")
-        return json.loads(path.read_text())
+    # -- layouts ------------------------------------------------------------------------
 
-    def quality_table(self, method: str, dim: int) -> dict[str, float]:
-        """{"L00H03": score, ...} for the heads whose projection is done."""
+    def projection_path(self, layer: int, head: int, layout: Layout) -> Path:
+        self.check_head(layer, head)
+        return projection_file(self.path, layer, head, layout)
+
+    def has_projection(self, layer: int, head: int, layout: Layout) -> bool:
+        return self.projection_path(layer, head, layout).exists()
+
+    def heads_done(self, layout: Layout) -> int | None:
+        """How many heads `layout` has written, or None when it was never started."""
+        try:
+            return sum(1 for e in projection_dir(self.path, layout).iterdir() if is_projection_file(e.name))
+        except FileNotFoundError:
+            return None
+
+    def progress(self) -> dict[str, int]:
+        """{"pca-2d": heads done, ...} for every layout started."""
+        done = {layout.key: self.heads_done(layout) for layout in ALL}
+        return {key: n for key, n in done.items() if n is not None}
+
+    def is_complete(self, layout: Layout) -> bool:
+        return self.heads_done(layout) == self.total_heads
+
+    def projection(self, layer: int, head: int, layout: Layout) -> np.ndarray:
+        """(2 * tokens, dim) float32: queries first, then keys. NotReady until the head is done."""
+        path = self.projection_path(layer, head, layout)
+        try:
+            return np.load(path)
+        except FileNotFoundError:
+            raise NotReady(f"{layout.method} {layout.dim}-D of layer {layer} head {head} in atlas {self.id!r} "
+                           f"is not computed yet; heads done: {self.heads_done(layout) or 0} of {self.total_heads}") from None
+
+    def projection_meta(self, layer: int, head: int, layout: Layout) -> dict | None:
+        """params, seconds, points, quality (and placement data) of one head's layout; None if not done."""
+        path = self.projection_path(layer, head, layout)
+        if not path.exists():
+            return None
+        return json.loads(path.with_suffix(".json").read_text())
+
+    def quality_table(self, layout: Layout) -> dict[str, dict]:
+        """{"L00H03": {"knn_recall@10": ...}, ...} for the heads whose layout is done."""
         out = {}
-        folder = self.projection_dir(method, dim)
+        folder = projection_dir(self.path, layout)
         if folder.is_dir():
-            for p in sorted(folder.glob("L*H*.npy")):
-                meta = json.loads(p.with_suffix(".json").read_text())
-                out[p.stem] = meta.get("quality", {})
+            for p in sorted(folder.iterdir()):
+                if is_projection_file(p.name):
+                    out[p.stem] = json.loads(p.with_suffix(".json").read_text()).get("quality", {})
         return out
 
     def image_path(self, item: int) -> Path:
         return self.path / "images" / f"{item:05d}.png"
 
 
-def check_method(method: str, dim: int) -> None:
-    if method not in METHODS:
-        raise NotFound(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    if dim not in DIMS:
-        raise NotFound(f"unknown dim {dim}; valid dims: {', '.join(map(str, DIMS))}")
-
-
 def list_atlases(data_dir: Path) -> list[Path]:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         return []
-    return sorted(p for p in data_dir.iterdir() if (p / "manifest.json").is_file())
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:  # e.g. a name longer than the file system allows
-        return False
+    return sorted(p for p in data_dir.iterdir() if manifest_exists(p))
 
 
 def open_atlas(data_dir: Path, name: str) -> Atlas:
     path = Path(data_dir) / name
-    if "/" in name or name.startswith(".") or not _is_file(path / "manifest.json"):
+    if "/" in name or name.startswith(".") or not manifest_exists(path):
         known = ", ".join(p.name for p in list_atlases(data_dir)) or "none"
         raise UnknownAtlas(f"unknown atlas {name!r}; available atlases: {known}")
     return Atlas(path)

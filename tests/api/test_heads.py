@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from qkatlas.layout import Layout
 from .stored import manifest, stored_joint_cloud, stored_projection, stored_vectors
 
 # ---------------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ def test_bad_requests_get_a_4xx_naming_the_problem(client, gpt2, path, status, w
 
 def test_matrix_is_assembled_once_then_served_from_memory(client, atlases, gpt2):
     served = client.app.state.atlases.get(atlases["gpt2"].name)
-    assert served.matrix("pca", 3, 66, cached_only=True) is None
+    assert served.matrix(Layout("pca", 3), 66, cached_only=True) is None
     first = client.get(f"{gpt2}/matrix?dim=3&max_points=66")
-    assert served.matrix("pca", 3, 66, cached_only=True) is not None
+    assert served.matrix(Layout("pca", 3), 66, cached_only=True) is not None
     assert client.get(f"{gpt2}/matrix?dim=3&max_points=66").content == first.content

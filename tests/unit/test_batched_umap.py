@@ -10,6 +10,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from qkatlas.reduce.batched_umap import TorchUMAPReducer, fuzzy_graph, knn_heads, pca_init, smooth_knn_dist, umap_heads
+from qkatlas.layout import Layout
 from qkatlas.reduce.executor import fill_quality, run_umap_batched
 from qkatlas.reduce.quality import knn_recall
 from qkatlas.store import Atlas
@@ -153,13 +154,13 @@ def test_executor_writes_umap_for_missing_heads_and_leaves_quality_to_fill_quali
     run_umap_batched(path, 2, layers=[1], seed=0, n_epochs=50, on_done=done.append)
     atlas = Atlas(path)
     assert sorted(r["head"] for r in done) == list(range(atlas.heads))
-    meta = atlas.projection_meta(1, 2, "umap", 2)
+    meta = atlas.projection_meta(1, 2, Layout("umap", 2))
     assert meta["params"] == {"implementation": "qkatlas batched torch", "n_neighbors": 15, "min_dist": 0.1,
                               "metric": "euclidean", "init": "pca", "seed": 0, "n_epochs": 50}
-    assert "quality" not in meta and atlas.available_projections()["umap-2d"] == atlas.heads
-    Y = np.asarray(atlas.projection(1, 2, "umap", 2))
-    assert Y.shape == (2 * atlas.manifest["tokens"], 2) and np.isfinite(Y).all()
+    assert "quality" not in meta and atlas.progress()["umap-2d"] == atlas.heads
+    Y = np.asarray(atlas.projection(1, 2, Layout("umap", 2)))
+    assert Y.shape == (2 * atlas.n_tokens, 2) and np.isfinite(Y).all()
     run_umap_batched(path, 2, layers=[1], on_done=done.append)  # nothing left to do
     assert len(done) == atlas.heads
-    assert fill_quality(path, "umap", 2) == atlas.heads
-    assert 0 <= atlas.projection_meta(1, 2, "umap", 2)["quality"]["knn_recall@10"] <= 1
+    assert fill_quality(path, Layout("umap", 2)) == atlas.heads
+    assert 0 <= atlas.projection_meta(1, 2, Layout("umap", 2))["quality"]["knn_recall@10"] <= 1

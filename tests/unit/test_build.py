@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from qkatlas.joint import attention, to_joint
+from qkatlas.layout import Layout
 from qkatlas.store import Atlas
 
 CLI = [sys.executable, "-m", "qkatlas"]
@@ -26,14 +27,15 @@ def run_cli(*args, data_dir=None, check=False):
 def test_built_atlas_holds_provenance_vectors_and_every_projection(tiny_text_atlas):
     atlas = Atlas(tiny_text_atlas)
     m = atlas.manifest
-    assert (m["layers"], m["heads"], m["head_dim"]) == (2, 4, 16)
-    assert m["model"]["random"] is True and "random" in m["model"]["label"]
-    assert m["corpus"]["items"] == 24 and m["causal"] is True
+    assert (m.layers, m.heads, m.head_dim) == (2, 4, 16)
+    assert m.model.random is True and "random" in m.model.label
+    assert m.corpus.items == 24 and m.causal is True
+    assert m.reductions["pca-3d"].complete
     tokens = pq.read_table(tiny_text_atlas / "tokens.parquet")
-    assert tokens.num_rows == m["tokens"] == atlas.queries(0).shape[0]
-    assert atlas.available_projections() == {"pca-2d": 8, "pca-3d": 8}
-    assert atlas.projection(1, 3, "pca", 3).shape == (2 * m["tokens"], 3)
-    meta = atlas.projection_meta(1, 3, "pca", 2)
+    assert tokens.num_rows == m.tokens == atlas.queries(0).shape[0]
+    assert atlas.progress() == {"pca-2d": 8, "pca-3d": 8}
+    assert atlas.projection(1, 3, Layout("pca", 3)).shape == (2 * m.tokens, 3)
+    meta = atlas.projection_meta(1, 3, Layout("pca", 2))
     assert 0 <= meta["quality"]["knn_recall@10"] <= 1 and len(meta["components"]) == 2
 
 
@@ -56,7 +58,7 @@ def test_image_atlas_stores_the_pixels_the_model_saw(tiny_image_atlas):
 
     img = Image.open(atlas.image_path(0))
     assert img.size == (64, 64)
-    assert atlas.manifest["image"] == {"size": 64, "patch": 16, "grid": 4, "prefix_tokens": 1}
+    assert atlas.manifest.image.model_dump() == {"size": 64, "patch": 16, "grid": 4, "prefix_tokens": 1}
     assert atlas.n_tokens == 6 * 17
 
 

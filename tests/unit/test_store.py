@@ -1,15 +1,27 @@
+import json
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from qkatlas.errors import NotFound, NotReady, StorageError, UnknownAtlas
-from qkatlas.store import Atlas, AtlasWriter, atomic_path, atlas_id, list_atlases, open_atlas
+from qkatlas.files import atomic_path
+from qkatlas.layout import Layout
+from qkatlas.manifest import CorpusBlock, Manifest, ModelBlock, read_manifest
+from qkatlas.store import Atlas, AtlasWriter, atlas_id, list_atlases, open_atlas
+
+PCA2, UMAP2 = Layout("pca", 2), Layout("umap", 2)
+
+
+def small_manifest(**changes) -> Manifest:
+    return Manifest(atlas="a", model=ModelBlock(id="m", label="M", family="bert", modality="text"),
+                    corpus=CorpusBlock(id="c", modality="text", hash="h", items=2),
+                    layers=2, heads=3, head_dim=4, tokens=5, scaling=[0.5, 0.5], **changes)
 
 
 def _write_small(path):
     w = AtlasWriter(path)
-    w.write_manifest({"layers": 2, "heads": 3, "head_dim": 4, "tokens": 5, "corpus": {"modality": "text"},
-                      "scaling": [0.5, 0.5]})
+    w.write_manifest(small_manifest())
     w.write_tokens(pa.table({"token": np.arange(5), "item": [0, 0, 0, 1, 1], "position": [0, 1, 2, 0, 1],
                              "text": list("abcde"), "special": [False] * 5, "row": [-1] * 5, "col": [-1] * 5}))
     w.write_items(pa.table({"item": [0, 1], "text": ["abc", "de"], "image": ["", ""], "label": ["x", "y"]}))
@@ -20,30 +32,34 @@ def _write_small(path):
     return w
 
 
-def test_atlas_round_trip_with_float16_vectors_and_memory_maps(tmp_path):
+def test_atlas_round_trip_with_float16_vectors(tmp_path):
     w = _write_small(tmp_path / "a")
     coords = np.arange(20, dtype=np.float32).reshape(10, 2)
-    w.write_projection(1, 2, "pca", 2, coords, {"quality": {"knn_recall@10": 0.5}})
+    w.write_projection(1, 2, PCA2, coords, {"quality": {"knn_recall@10": 0.5}})
     atlas = Atlas(tmp_path / "a")
     assert atlas.queries(0).dtype == np.float16 and atlas.queries(0).shape == (5, 3, 4)
-    assert isinstance(atlas.projection(1, 2, "pca", 2), np.memmap)
-    np.testing.assert_array_equal(atlas.projection(1, 2, "pca", 2), coords)
-    assert atlas.available_projections() == {"pca-2d": 1}
-    assert atlas.quality_table("pca", 2) == {"L01H02": {"knn_recall@10": 0.5}}
+    np.testing.assert_array_equal(atlas.projection(1, 2, PCA2), coords)
+    assert atlas.progress() == {"pca-2d": 1}
+    assert atlas.heads_done(UMAP2) is None and not atlas.is_complete(PCA2)
+    assert atlas.quality_table(PCA2) == {"L01H02": {"knn_recall@10": 0.5}}
+    assert atlas.projection_meta(1, 2, PCA2)["quality"] == {"knn_recall@10": 0.5}
+    assert atlas.projection_meta(0, 0, PCA2) is None
     np.testing.assert_array_equal(atlas.item_offsets, [0, 3, 5])
 
 
 def test_missing_projection_and_bad_head_are_clear_errors(tmp_path):
     _write_small(tmp_path / "a")
     atlas = Atlas(tmp_path / "a")
-    with pytest.raises(NotReady, match="umap 2-D for layer 0 head 0"):
-        atlas.projection(0, 0, "umap", 2)
+    with pytest.raises(NotReady, match="umap 2-D of layer 0 head 0 .*not computed yet; heads done: 0 of 6"):
+        atlas.projection(0, 0, UMAP2)
     with pytest.raises(NotFound, match="layer 7 does not exist.*0..1"):
-        atlas.projection(7, 0, "pca", 2)
+        atlas.projection(7, 0, PCA2)
     with pytest.raises(NotFound, match="head 3 does not exist.*0..2"):
         atlas.check_head(0, 3)
     with pytest.raises(NotFound, match="unknown method 'lda'"):
-        atlas.projection(0, 0, "lda", 2)
+        Layout.of("lda", 2)
+    with pytest.raises(NotFound, match="unknown dim 4"):
+        Layout.of("pca", 4)
 
 
 def test_failed_write_leaves_no_file_under_the_final_name(tmp_path):
@@ -69,8 +85,39 @@ def test_open_atlas_lists_the_known_ones(tmp_path):
 def test_corrupt_manifest_is_a_storage_error(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "manifest.json").write_text("{not json")
-    with pytest.raises(StorageError, match="not valid JSON"):
+    with pytest.raises(StorageError, match="'a': manifest.json is damaged") as err:
         Atlas(tmp_path / "a")
+    assert str(tmp_path) not in str(err.value)  # messages may reach API clients: no server paths
+
+
+def test_manifest_missing_a_field_names_the_field(tmp_path):
+    _write_small(tmp_path / "a")
+    raw = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    del raw["heads"]
+    (tmp_path / "a" / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(StorageError, match=r"damaged \(heads: Field required\)"):
+        read_manifest(tmp_path / "a")
+
+
+def test_manifest_round_trips_and_records_layouts(tmp_path):
+    w = _write_small(tmp_path / "a")
+    for head in range(3):
+        for layer in range(2):
+            w.write_projection(layer, head, PCA2, np.zeros((10, 2)), {})
+    m = w.record_layout(PCA2, seed=7)
+    assert m.reductions["pca-2d"].complete and m.reductions["pca-2d"].seed == 7
+    again = read_manifest(tmp_path / "a")
+    assert again == m and again.format == 1 and again.total_heads == 6
+
+
+def test_layout_keys_parse_and_list_in_build_order():
+    from qkatlas.layout import ALL, layouts, parse_methods
+
+    assert Layout.parse("umap-3d") == Layout("umap", 3) and Layout("tsne", 2).key == "tsne-2d"
+    assert Layout("tsne", 2).title == "t-SNE 2-D"
+    assert [l.key for l in ALL] == ["pca-2d", "pca-3d", "umap-2d", "umap-3d", "tsne-2d", "tsne-3d"]
+    assert parse_methods("tsne, PCA") == ["pca", "tsne"]
+    assert [l.key for l in layouts(["tsne", "pca"], [3])] == ["pca-3d", "tsne-3d"]
 
 
 def test_unwritable_data_dir_is_a_clear_error(tmp_path):

@@ -44,6 +44,30 @@ class CatalogModel(BaseModel):
     notes: str
 
 
+class LayoutInfo(BaseModel):
+    model_config = _example({"key": "umap-2d", "method": "umap", "dim": 2, "label": "UMAP"})
+    key: str
+    method: str
+    dim: int
+    label: str
+
+
+class BuildState(BaseModel):
+    model_config = _example({"atlas": "minilm__default", "model": "minilm", "label": "all-MiniLM-L6-v2",
+                             "stage": "UMAP 2-D", "done": 40, "total": 72, "updated": "2026-11-25T16:00:00+00:00"})
+    atlas: str
+    model: str
+    label: str
+    stage: str = Field(description='what the build is doing: "loading model", "capture", "PCA 2-D", ...')
+    done: int
+    total: int
+    updated: str
+
+
+class Builds(BaseModel):
+    builds: list[BuildState]
+
+
 class ModelInfo(BaseModel):
     """The manifest's model block: the catalog fields plus where the weights came from."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,14 +21,13 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from ..errors import NotFound, NotReady
+from ..errors import NotFound
 from ..joint import to_joint
-from ..store import DIMS, METHODS, Atlas, check_method, projection_key
+from ..layout import ALL, Layout
+from ..store import Atlas, is_projection_file, projection_dir
 from .responses import etag
 
-_PROJ_FILE = re.compile(r"L\d+H\d+\.npy$")
 TOKEN_COLUMNS = ("token", "item", "position", "text", "special", "row", "col")
-ITEM_COLUMNS = ("item", "text", "label", "tokens", "offset")
 
 
 class LRU:
@@ -152,9 +150,7 @@ class ServedAtlas:
 
     def joint_transform(self, layer: int, head: int) -> tuple[np.ndarray, float]:
         """(translation (head_dim,), scale) of the head's joint space, as stored by the build."""
-        self.atlas.check_head(layer, head)
-        joint = self.atlas.joint
-        return joint["translation"][layer, head], float(joint["scale"][layer, head])
+        return self.atlas.joint_transform(layer, head)
 
     def joint_cloud(self, layer: int, head: int) -> np.ndarray:
         """(2 * tokens, head_dim) float32: queries then keys in the joint space."""
@@ -167,44 +163,38 @@ class ServedAtlas:
         return self._cached("norms", layer, head, cached_only=cached_only,
                             build=lambda: np.linalg.norm(self.joint_cloud(layer, head), axis=1).astype("<f4"))
 
-    def projection_path(self, layer: int, head: int, method: str, dim: int) -> Path:
-        self.atlas.check_head(layer, head)
-        check_method(method, dim)
-        return self.atlas.projection_path(layer, head, method, dim)
-
-    def projection(self, layer: int, head: int, method: str, dim: int,
+    def projection(self, layer: int, head: int, layout: Layout,
                    cached_only: bool = False) -> tuple[np.ndarray, tuple[int, int]] | None:
-        """(coords float32 (2 * tokens, dim), file stamp). Read whole, not memory-mapped: a mapping
-        holds a file descriptor, and an atlas has hundreds of projection files."""
-        path = self.projection_path(layer, head, method, dim)
-        stamp = file_stamp(path)
-        if stamp is None:
-            raise NotReady(f"{method} {dim}-D of layer {layer} head {head} in atlas {self.id!r} is not computed yet; "
-                           f"heads done: {self.layout_stamp(method, dim)[0]} of {self.total_heads}")
-        key = ("proj", str(path), stamp)
+        """(coords float32 (2 * tokens, dim), file stamp); NotReady (409) until the head is done."""
+        stamp = file_stamp(self.atlas.projection_path(layer, head, layout))
+        key = ("proj", self.id, layer, head, layout, stamp)
         if cached_only:
-            coords = self.cache.get(key)
+            coords = self.cache.get(key) if stamp else None
             return None if coords is None else (coords, stamp)
-        return self.cache.get_or_build(key, lambda: np.ascontiguousarray(np.load(path), dtype="<f4")), stamp
+        if stamp is None:
+            self.atlas.projection(layer, head, layout)  # raises NotReady with the heads done
+        return self.cache.get_or_build(
+            key, lambda: np.ascontiguousarray(self.atlas.projection(layer, head, layout), dtype="<f4")), stamp
 
-    def projection_meta(self, layer: int, head: int, method: str, dim: int) -> dict | None:
-        path = self.projection_path(layer, head, method, dim)
-        if file_stamp(path) is None:
+    def projection_meta(self, layer: int, head: int, layout: Layout) -> dict | None:
+        stamp = file_stamp(self.atlas.projection_path(layer, head, layout))
+        if stamp is None:
             return None
-        return json.loads(path.with_suffix(".json").read_text())
+        return self._cached("meta", layer, head, layout, stamp,
+                            build=lambda: _Sized(self.atlas.projection_meta(layer, head, layout))).value
 
     # -- whole layouts ----------------------------------------------------------------
 
     @property
     def total_heads(self) -> int:
-        return self.atlas.layers * self.atlas.heads
+        return self.atlas.total_heads
 
-    def layout_stamp(self, method: str, dim: int) -> tuple[int, int]:
+    def layout_stamp(self, layout: Layout) -> tuple[int, int]:
         """(heads done, folder mtime) of one layout; changes whenever a head is added or rewritten."""
-        folder = self.atlas.projection_dir(method, dim)
+        folder = projection_dir(self.atlas.path, layout)
         try:
             mtime = folder.stat().st_mtime_ns
-            count = sum(1 for e in os.scandir(folder) if _PROJ_FILE.match(e.name))
+            count = sum(1 for e in os.scandir(folder) if is_projection_file(e.name))
         except FileNotFoundError:
             return 0, 0
         return count, mtime
@@ -212,40 +202,38 @@ class ServedAtlas:
     def layouts(self) -> dict[str, int]:
         """{"pca-2d": heads done, ...} for every layout started."""
         out = {}
-        for method in METHODS:
-            for dim in DIMS:
-                count, mtime = self.layout_stamp(method, dim)
-                if mtime:
-                    out[projection_key(method, dim)] = count
+        for layout in ALL:
+            count, mtime = self.layout_stamp(layout)
+            if mtime:
+                out[layout.key] = count
         return out
 
-    def quality(self, method: str, dim: int) -> dict[str, dict]:
+    def quality(self, layout: Layout) -> dict[str, dict]:
         """{"L00H03": {"knn_recall@10": ..}, ..} for the heads done; cached until the layout changes."""
-        return self._cached("quality", method, dim, self.layout_stamp(method, dim),
-                            build=lambda: _Sized(self.atlas.quality_table(method, dim))).value
+        return self._cached("quality", layout, self.layout_stamp(layout),
+                            build=lambda: _Sized(self.atlas.quality_table(layout))).value
 
-    def matrix(self, method: str, dim: int, max_points: int, cached_only: bool = False) -> Matrix | None:
-        check_method(method, dim)
-        layout = self.layout_stamp(method, dim)
-        return self._cached("matrix", method, dim, max_points, layout, cached_only=cached_only,
-                            build=lambda: self._build_matrix(method, dim, max_points, layout))
+    def matrix(self, layout: Layout, max_points: int, cached_only: bool = False) -> Matrix | None:
+        stamp = self.layout_stamp(layout)
+        return self._cached("matrix", layout, max_points, stamp, cached_only=cached_only,
+                            build=lambda: self._build_matrix(layout, max_points, stamp))
 
-    def _build_matrix(self, method: str, dim: int, max_points: int, layout) -> Matrix:
+    def _build_matrix(self, layout: Layout, max_points: int, stamp) -> Matrix:
         rows = even_sample(self.atlas.n_tokens, max_points)
-        L, H, P = self.atlas.layers, self.atlas.heads, len(rows)
+        L, H, P, dim = self.atlas.layers, self.atlas.heads, len(rows), layout.dim
         body = np.empty(4 * P + 4 * L * H * P * dim, dtype=np.uint8)
         body[: 4 * P].view("<i4")[:] = rows
         coords = body[4 * P:].view("<f4").reshape(L, H, P, dim)
         missing = 0
         for layer in range(L):
             for head in range(H):
-                path = self.atlas.projection_path(layer, head, method, dim)
+                path = self.atlas.projection_path(layer, head, layout)
                 try:
                     coords[layer, head] = np.load(path, mmap_mode="r")[rows]
                 except FileNotFoundError:
                     coords[layer, head] = np.nan
                     missing += 1
-        return Matrix(body, P, missing, etag(self.id, self.stamp, method, dim, max_points, layout))
+        return Matrix(body, P, missing, etag(self.id, self.stamp, layout.key, max_points, stamp))
 
     # -- tables -----------------------------------------------------------------------
 

@@ -5,6 +5,6 @@ Every method is an estimator with the same tiny protocol (`name`, `params`,
 executor.py runs (head, method, dim) jobs in parallel and writes each as soon as it is done.
 """
 
-from .methods import ORDER, REDUCERS, make_reducer
+from .methods import REDUCERS, make_reducer
 
-__all__ = ["ORDER", "REDUCERS", "make_reducer"]
+__all__ = ["REDUCERS", "make_reducer"]

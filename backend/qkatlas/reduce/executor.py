@@ -17,8 +17,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..files import write_json
 from ..joint import to_joint
-from ..store import Atlas, AtlasWriter
+from ..layout import Layout
+from ..store import Atlas, AtlasWriter, projection_file
 from .methods import make_reducer
 from .quality import projection_quality
 
@@ -27,8 +29,7 @@ from .quality import projection_quality
 class Job:
     layer: int
     head: int
-    method: str
-    dim: int
+    layout: Layout
 
 
 def joint_cloud(atlas: Atlas, layer: int, head: int) -> np.ndarray:
@@ -42,7 +43,7 @@ def run_job(atlas_path: str, job: Job, seed: int = 0, threads: int = 1) -> dict:
     """Reduce one head with one method and write it; returns the projection's metadata."""
     atlas = Atlas(Path(atlas_path))
     X = joint_cloud(atlas, job.layer, job.head)
-    reducer = make_reducer(job.method, job.dim, seed=seed, threads=threads)
+    reducer = make_reducer(job.layout.method, job.layout.dim, seed=seed, threads=threads)
     t0 = time.perf_counter()
     Y = reducer.fit_transform(X)
     seconds = time.perf_counter() - t0
@@ -53,8 +54,8 @@ def run_job(atlas_path: str, job: Job, seed: int = 0, threads: int = 1) -> dict:
         "quality": projection_quality(X, Y, seed=seed),
         **reducer.placement(),
     }
-    AtlasWriter(atlas.path).write_projection(job.layer, job.head, job.method, job.dim, Y, meta)
-    return {"layer": job.layer, "head": job.head, "method": job.method, "dim": job.dim, "seconds": seconds}
+    AtlasWriter(atlas.path).write_projection(job.layer, job.head, job.layout, Y, meta)
+    return {"layer": job.layer, "head": job.head, "layout": job.layout.key, "seconds": seconds}
 
 
 def run_pca_layers(atlas_path: Path, dim: int, layers: list[int] | None = None, device: str = "cpu",
@@ -65,8 +66,9 @@ def run_pca_layers(atlas_path: Path, dim: int, layers: list[int] | None = None, 
 
     atlas = Atlas(Path(atlas_path))
     writer = AtlasWriter(atlas.path)
+    layout = Layout("pca", dim)
     for layer in layers if layers is not None else range(atlas.layers):
-        missing = [h for h in range(atlas.heads) if not writer.has_projection(layer, h, "pca", dim)]
+        missing = [h for h in range(atlas.heads) if not writer.has_projection(layer, h, layout)]
         if not missing:
             continue
         t0 = time.perf_counter()
@@ -75,9 +77,9 @@ def run_pca_layers(atlas_path: Path, dim: int, layers: list[int] | None = None, 
         seconds = (time.perf_counter() - t0) / len(missing)
         for h, (coords, params, placement) in zip(missing, results):
             meta = {"params": params, "seconds": round(seconds, 4), "points": int(len(coords)), **placement}
-            writer.write_projection(layer, h, "pca", dim, coords, meta)
+            writer.write_projection(layer, h, layout, coords, meta)
             if on_done:
-                on_done({"layer": layer, "head": h, "method": "pca", "dim": dim, "seconds": seconds})
+                on_done({"layer": layer, "head": h, "layout": layout.key, "seconds": seconds})
 
 
 def run_umap_batched(atlas_path: Path, dim: int, layers: list[int] | None = None, device: str = "cpu",
@@ -91,11 +93,12 @@ def run_umap_batched(atlas_path: Path, dim: int, layers: list[int] | None = None
 
     atlas = Atlas(Path(atlas_path))
     writer = AtlasWriter(atlas.path)
+    layout = Layout("umap", dim)
     chosen = list(layers if layers is not None else range(atlas.layers))
     step = max(1, layers_per_batch)
     for start in range(0, len(chosen), step):
         missing = [(layer, h) for layer in chosen[start:start + step] for h in range(atlas.heads)
-                   if not writer.has_projection(layer, h, "umap", dim)]
+                   if not writer.has_projection(layer, h, layout)]
         if not missing:
             continue
         t0 = time.perf_counter()
@@ -105,38 +108,35 @@ def run_umap_batched(atlas_path: Path, dim: int, layers: list[int] | None = None
         seconds = (time.perf_counter() - t0) / len(missing)
         params = umap_params(seed, epochs)
         for (layer, h), Y in zip(missing, coords):
-            writer.write_projection(layer, h, "umap", dim, Y, {"params": params, "seconds": round(seconds, 4),
-                                                             "points": int(len(Y))})
+            writer.write_projection(layer, h, layout, Y, {"params": params, "seconds": round(seconds, 4),
+                                                          "points": int(len(Y))})
             if on_done:
-                on_done({"layer": layer, "head": h, "method": "umap", "dim": dim, "seconds": seconds})
+                on_done({"layer": layer, "head": h, "layout": layout.key, "seconds": seconds})
 
 
-def fill_quality(atlas_path: Path, method: str, dim: int, seed: int = 0,
+def fill_quality(atlas_path: Path, layout: Layout, seed: int = 0,
                  on_done: Callable[[dict], None] | None = None) -> int:
     """Compute the neighbourhood-preservation score of every projection that lacks one."""
     atlas = Atlas(Path(atlas_path))
-    writer = AtlasWriter(atlas.path)
     done = 0
     for layer in range(atlas.layers):
         for head in range(atlas.heads):
-            if not writer.has_projection(layer, head, method, dim):
+            meta = atlas.projection_meta(layer, head, layout)
+            if meta is None or meta.get("quality"):
                 continue
-            meta = atlas.projection_meta(layer, head, method, dim)
-            if meta.get("quality"):
-                continue
-            Y = np.asarray(atlas.projection(layer, head, method, dim))
+            Y = atlas.projection(layer, head, layout)
             meta["quality"] = projection_quality(joint_cloud(atlas, layer, head), Y, seed=seed)
-            writer.update_projection_meta(layer, head, method, dim, meta)
+            write_json(projection_file(atlas.path, layer, head, layout).with_suffix(".json"), meta)
             done += 1
             if on_done:
                 on_done({"layer": layer, "head": head})
     return done
 
 
-def pending_jobs(atlas: Atlas, method: str, dim: int, layers: list[int] | None = None) -> list[Job]:
-    return [Job(layer, head, method, dim)
+def pending_jobs(atlas: Atlas, layout: Layout, layers: list[int] | None = None) -> list[Job]:
+    return [Job(layer, head, layout)
             for layer in (layers if layers is not None else range(atlas.layers))
-            for head in range(atlas.heads) if not atlas.has_projection(layer, head, method, dim)]
+            for head in range(atlas.heads) if not atlas.has_projection(layer, head, layout)]
 
 
 def plan_workers(requested: int, jobs: int) -> tuple[int, int]:

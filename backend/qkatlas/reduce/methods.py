@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
-
-# Progressive build order: cheap methods first, so the demo serves something at once.
-ORDER = ("pca", "umap", "tsne")
-
 
 @dataclass
 class PCAReducer:
@@ -17,6 +14,7 @@ class PCAReducer:
     seed: int = 0
     threads: int = 1
     name: str = "pca"
+    label: ClassVar[str] = "PCA"
     params: dict = field(default_factory=dict)
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
@@ -42,6 +40,7 @@ class UMAPReducer:
     n_neighbors: int = 15
     min_dist: float = 0.1
     name: str = "umap"
+    label: ClassVar[str] = "UMAP"
 
     @property
     def params(self) -> dict:
@@ -70,6 +69,7 @@ class TSNEReducer:
     threads: int = 1
     perplexity: float = 30.0
     name: str = "tsne"
+    label: ClassVar[str] = "t-SNE"
 
     @property
     def params(self) -> dict:
@@ -92,6 +92,8 @@ class TSNEReducer:
         return {}
 
 
+# The one registry of methods, in build order (cheap first, so the demo serves something at
+# once); a new method is a class above and one entry here.
 REDUCERS = {"pca": PCAReducer, "umap": UMAPReducer, "tsne": TSNEReducer}
 
 

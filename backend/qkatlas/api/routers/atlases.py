@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ...store import DIMS, METHODS
+from ...layout import ALL
 from ..deps import AtlasRegistry, get_atlas, get_registry
 from ..responses import ARROW, LONG_CACHE, cached_response, errors, table, wants_arrow
 from ..schemas import AtlasDetail, AtlasSummary, Table
@@ -22,8 +22,8 @@ def summary(served: ServedAtlas) -> dict:
     layouts = served.layouts()
     return {
         "id": served.id,
-        "model": m["model"],
-        "corpus": {k: v for k, v in m["corpus"].items() if k != "hash"},
+        "model": m.model.model_dump(),
+        "corpus": m.corpus.model_dump(exclude={"hash"}),
         "layers": atlas.layers,
         "heads": atlas.heads,
         "head_dim": atlas.head_dim,
@@ -46,14 +46,9 @@ def list_atlases(registry: AtlasRegistry = Depends(get_registry)) -> list[dict]:
 def atlas_detail(served: ServedAtlas = Depends(get_atlas)) -> dict:
     """The summary plus per-head projection quality, the image grid, the q·k scaling per layer, versions."""
     m = served.atlas.manifest
-    quality = {}
-    for method in METHODS:
-        for dim in DIMS:
-            scores = served.quality(method, dim)
-            if scores:
-                quality[f"{method}-{dim}d"] = scores
-    return {**summary(served), "quality": quality, "image": m.get("image"), "scaling": m.get("scaling", []),
-            "versions": m.get("versions", {}), "created": m.get("created")}
+    quality = {layout.key: scores for layout in ALL if (scores := served.quality(layout))}
+    return {**summary(served), "quality": quality, "image": m.image and m.image.model_dump(), "scaling": m.scaling,
+            "versions": m.versions, "created": m.created}
 
 
 def _table(request: Request, served: ServedAtlas, which: str, fmt: str | None):

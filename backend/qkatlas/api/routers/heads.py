@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ...neighbours import by_attention, nearest
-from ...store import DIMS, METHODS, projection_key
+from ...layout import ALL, DIMS, METHODS, Layout
 from ..deps import cached_or_in_thread, get_atlas
 from ..responses import LONG_CACHE, REVALIDATE, binary, cached_response, errors, etag
 from ..schemas import HeadInfo, Neighbours, Points
@@ -31,13 +31,11 @@ def head_info(layer: int, head: int, served: ServedAtlas = Depends(get_atlas)) -
     """The layouts computed for this head (params, quality, seconds) and its joint transform."""
     served.atlas.check_head(layer, head)
     projections = {}
-    for method in METHODS:
-        for dim in DIMS:
-            meta = served.projection_meta(layer, head, method, dim)
-            if meta is not None:
-                projections[projection_key(method, dim)] = {
-                    "params": meta.get("params", {}), "quality": meta.get("quality", {}),
-                    "seconds": meta.get("seconds"), "points": meta.get("points")}
+    for layout in ALL:
+        meta = served.projection_meta(layer, head, layout)
+        if meta is not None:
+            projections[layout.key] = {"params": meta.get("params", {}), "quality": meta.get("quality", {}),
+                                       "seconds": meta.get("seconds"), "points": meta.get("points")}
     translation, scale = served.joint_transform(layer, head)
     return {"layer": layer, "head": head, "projections": projections,
             "joint": {"scale": scale, "translation_norm": float(np.linalg.norm(translation))}}
@@ -50,7 +48,7 @@ async def points(request: Request, layer: int, head: int, method: str = Method, 
                  fmt: Literal["binary", "json"] = Query("binary", alias="format"),
                  served: ServedAtlas = Depends(get_atlas)):
     """A head's stored layout: rows 0..tokens-1 are the queries, rows tokens..2*tokens-1 the keys."""
-    coords, stamp = await cached_or_in_thread(served.projection, layer, head, method, dim)
+    coords, stamp = await cached_or_in_thread(served.projection, layer, head, Layout.of(method, dim))
     rows, d = coords.shape
     headers = {"X-Shape": f"{rows},{d}", "X-Tokens": str(served.atlas.n_tokens)}
     if fmt == "json":
@@ -78,7 +76,7 @@ async def matrix(request: Request, method: str = Method, dim: int = Dim,
                                          description="at most this many rows per head (half queries, half keys)"),
                  served: ServedAtlas = Depends(get_atlas)):
     """Every head's layout at once, on the same deterministic even sample of tokens."""
-    m = await cached_or_in_thread(served.matrix, method, dim, max_points)
+    m = await cached_or_in_thread(served.matrix, Layout.of(method, dim), max_points)
     atlas = served.atlas
     headers = {"X-Points": str(m.points), "X-Layers": str(atlas.layers), "X-Heads": str(atlas.heads),
                "X-Dim": str(dim), "X-Missing": str(m.missing), "X-Tokens": str(atlas.n_tokens)}
@@ -104,6 +102,7 @@ async def neighbours(layer: int, head: int,
     """
     served.atlas.check_head(layer, head)
     served.check_token(token)
+    Layout.of(method, dim)
     answer = partial(neighbour_answer, served, layer, head, token, side, k, by, method, dim)
     # by=attention on a head already in memory is one matrix-vector product (well under a
     # millisecond): cheaper on the event loop than a hop to a worker thread.
@@ -125,7 +124,7 @@ def neighbour_answer(served: ServedAtlas, layer: int, head: int, token: int, sid
         if by == "joint":
             cloud, metric = served.joint_cloud(layer, head), "euclidean distance in the joint space (nearest first)"
         else:
-            cloud = served.projection(layer, head, method, dim)[0]
+            cloud = served.projection(layer, head, Layout.of(method, dim))[0]
             metric = f"euclidean distance in the {method} {dim}-D layout (nearest first)"
         rows, dist = nearest(cloud, token if side == "query" else n + token, k)
         found = [(int(r) % n, "query" if r < n else "key", float(d)) for r, d in zip(rows, dist)]

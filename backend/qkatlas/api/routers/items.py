@@ -40,9 +40,9 @@ def item_attention(item: int, layer: int = Query(..., description="layer (0-base
     return JSONResponse(body)
 
 
-def image_spec(served: ServedAtlas) -> dict:
-    spec = served.atlas.manifest.get("image")
-    if served.atlas.modality != "image" or not spec:
+def image_spec(served: ServedAtlas):
+    spec = served.atlas.manifest.image
+    if served.atlas.modality != "image" or spec is None:
         raise NotFound(f"atlas {served.id!r} holds {served.atlas.modality}: it has no images")
     return spec
 
@@ -73,7 +73,7 @@ def patch_image(request: Request, item: int, position: int,
     """The pixels of the patch at token `position` of the image (prefix tokens such as CLS are not patches)."""
     spec = image_spec(served)
     start, stop = served.item_rows(item)
-    prefix, grid, patch = spec["prefix_tokens"], spec["grid"], spec["patch"]
+    prefix, grid, patch = spec.prefix_tokens, spec.grid, spec.patch
     if not prefix <= position < stop - start:
         raise NotFound(f"position {position} of item {item} is not a patch; patches are positions "
                        f"{prefix}..{stop - start - 1} (positions 0..{prefix - 1} are CLS/register tokens)")

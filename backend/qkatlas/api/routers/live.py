@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from ...catalog import get_model
 from ...errors import InvalidInput, TooLarge
 from ...joint import attention_heads, to_joint
+from ...layout import Layout
 from ...settings import Settings
 from ..deps import get_registry, get_settings
 from ..inference import LiveCapture
@@ -30,7 +31,7 @@ def pca_place(X: np.ndarray, components: np.ndarray, mean: np.ndarray) -> np.nda
 
 def placed_points(served: ServedAtlas, cap: LiveCapture, layer: int, head: int) -> dict | None:
     """The input's queries and keys in the atlas's PCA 2-D layout of (layer, head), or None if not computed."""
-    meta = served.projection_meta(layer, head, "pca", 2)
+    meta = served.projection_meta(layer, head, Layout("pca", 2))
     if meta is None or "components" not in meta:
         return None
     q, k = cap.q[layer][:, head], cap.k[layer][:, head]
@@ -44,7 +45,7 @@ def placed_points(served: ServedAtlas, cap: LiveCapture, layer: int, head: int) 
 def live_answer(served: ServedAtlas, cap: LiveCapture, layer: int | None, head: int | None) -> dict:
     attn = np.stack([attention_heads(q, k, s, cap.causal) for q, k, s in zip(cap.q, cap.k, cap.scaling)])
     points = placed_points(served, cap, layer, head) if layer is not None and head is not None else None
-    return {"model": served.atlas.manifest["model"]["id"], "atlas": served.id, "tokens": cap.tokens,
+    return {"model": served.atlas.manifest.model.id, "atlas": served.id, "tokens": cap.tokens,
             "layers": attn.shape[0], "heads": attn.shape[1], "attention": np.round(attn, 6).tolist(),
             "points": points}
 
@@ -61,7 +62,7 @@ def checked_atlas(request: Request, atlas: str, modality: str, layer: int | None
 
 async def run_live(settings: Settings, served: ServedAtlas, capture_fn, payload,
                    layer: int | None, head: int | None) -> JSONResponse:
-    entry = get_model(settings, served.atlas.manifest["model"]["id"])
+    entry = get_model(settings, served.atlas.manifest.model.id)
     cap = await run_in_threadpool(capture_fn, entry, payload)
     # [layers][heads][n][n] can be large: built and JSON-encoded in a worker thread, not on the loop
     return await run_in_threadpool(lambda: JSONResponse(live_answer(served, cap, layer, head)))

@@ -7,10 +7,12 @@ from importlib.resources import files
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse
 
+from ...build_status import running_builds
 from ...catalog import load_catalog
+from ...layout import ALL
 from ...settings import Settings
 from ..deps import AtlasRegistry, get_registry, get_settings
-from ..schemas import CatalogModel, Health, Ready
+from ..schemas import Builds, CatalogModel, Health, LayoutInfo, Ready
 
 router = APIRouter()
 PLOTLY_CACHE = "public, max-age=604800"
@@ -38,6 +40,18 @@ def readyz(registry: AtlasRegistry = Depends(get_registry)):
 def models(settings: Settings = Depends(get_settings)) -> list[dict]:
     """The model catalog (models/*.toml)."""
     return [entry.summary() for entry in load_catalog(settings).values()]
+
+
+@router.get("/api/layouts", tags=["models"], response_model=list[LayoutInfo])
+def layouts() -> list[dict]:
+    """Every layout a build can make (method × dim), in build order, with the method's name for people."""
+    return [layout.describe() for layout in ALL]
+
+
+@router.get("/api/builds", tags=["atlases"], response_model=Builds)
+def builds(settings: Settings = Depends(get_settings)) -> dict:
+    """The builds running now against this data dir: model, stage, heads done of the stage."""
+    return {"builds": running_builds(settings.data_dir)}
 
 
 def plotly_js():
