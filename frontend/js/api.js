@@ -114,6 +114,16 @@ function shapeOf(res, fallback) {
   return s ? s.split(",").map(Number) : fallback;
 }
 
+/** The layouts the server builds, in build order: [{key, method, dim, label}, ...]. */
+export function layouts() {
+  return json("layouts");
+}
+
+/** The builds running now: {builds: [{atlas, model, label, stage, done, total, updated}, ...]}. */
+export function builds() {
+  return json("builds");
+}
+
 /** All atlases with their progress (never cached: polled while builds run). */
 export function atlases() {
   return json("atlases");
@@ -182,7 +192,7 @@ export async function matrix(id, method, dim, maxPoints, onProgress) {
   return cached(path, load);
 }
 
-export function neighbours(id, layer, head, { token, side, k = 10, by = "attention", method = "pca", dim = 2 }) {
+export function neighbours(id, layer, head, { token, side, k, by, method, dim }) {
   const q = new URLSearchParams({ token, side, k, by, method, dim });
   const path = `${headPath(id, layer, head)}/neighbours?${q}`;
   return cached(path, () => json(path));

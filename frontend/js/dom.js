@@ -1,6 +1,5 @@
-// Small DOM helpers shared by the views: element creation, messages, the floating tooltip.
-
-import { LABELS } from "./state.js";
+// Small DOM helpers shared by the views: element creation, messages, loading placeholders,
+// head labels and the layer/head pickers.
 
 /** h("div", {class: "x", onclick: fn, dataset: {a: 1}}, child, "text", ...) -> Element */
 export function h(tag, attrs = {}, ...children) {
@@ -51,13 +50,13 @@ export function errorBox(err, title = "Something went wrong") {
   );
 }
 
-/** The message for a method that no build has started for this atlas. */
-export function notBuilt(atlas, method, dim) {
+/** The message for a layout that no build has started for this atlas; label: "PCA", .... */
+export function notBuilt(atlas, method, label, dim) {
   const model = atlas.model?.id || "MODEL";
   const corpus = atlas.corpus?.id || "default";
   const limit = String(atlas.id).match(/-n(\d+)$/); // atlases built with --limit N end in -nN
   return h("div", { class: "error-box info", role: "status" },
-    h("div", { class: "error-title" }, `${LABELS[method]} ${dim}-D is not built for this atlas`),
+    h("div", { class: "error-title" }, `${label} ${dim}-D is not built for this atlas`),
     h("div", { class: "error-detail" }, "Build it (the page picks it up while it runs, head by head):"),
     h("pre", {}, `qkatlas build --model ${model} --corpus ${corpus}${limit ? ` --limit ${limit[1]}` : ""} --methods ${method}`));
 }
@@ -102,36 +101,6 @@ export function headModeSwitch(state, set) {
   return h("div", { class: "seg small" },
     h("button", { class: `seg-btn${all ? "" : " active"}`, onclick: () => set({ mode: "one" }) }, headLabel(state.layer, state.head)),
     h("button", { class: `seg-btn${all ? " active" : ""}`, dataset: { mode: "all" }, onclick: () => set({ mode: "all" }) }, `All heads of layer ${state.layer}`));
-}
-
-// --- the floating tooltip ----------------------------------------------------------------
-const tip = () => document.getElementById("tooltip");
-
-export function showTooltip(x, y, content) {
-  const el = tip();
-  clear(el);
-  el.append(content);
-  el.hidden = false;
-  const pad = 14;
-  const { innerWidth: W, innerHeight: H } = window;
-  const r = el.getBoundingClientRect();
-  el.style.left = `${x + pad + r.width > W ? Math.max(4, x - pad - r.width) : x + pad}px`;
-  el.style.top = `${y + pad + r.height > H ? Math.max(4, y - pad - r.height) : y + pad}px`;
-}
-
-export function hideTooltip() {
-  tip().hidden = true;
-}
-
-/** Keep the last pointer position over an element (plotly's 3-D hover events carry none). */
-export function trackPointer(el) {
-  const pos = { x: 0, y: 0 };
-  el.addEventListener("pointermove", (e) => {
-    pos.x = e.clientX;
-    pos.y = e.clientY;
-  });
-  el.addEventListener("pointerleave", hideTooltip);
-  return pos;
 }
 
 /** Two frames later the browser has painted what was just drawn. */

@@ -1,19 +1,8 @@
-// Colour encodings shared by the matrix and head views: queries warm, keys cool. Every
-// mode returns numeric arrays with a colorscale (fast in WebGL), never per-point strings.
+// Colour encodings shared by the matrix and head views (what a point's colour means: side,
+// position, sentence, norm, search match) and their legends. Every mode returns numeric
+// arrays with a colorscale (fast in WebGL), never per-point strings. Colours: theme.js.
 
-export const Q = "#ff9248";
-export const K = "#45b4e6";
-export const GRAY = "#59616d";
-export const DIM = "rgba(110,118,130,0.22)";
-export const MATCH = "#fff36b";
-
-// Sequential scales (dark -> bright on a dark background).
-const WARM = ["#7f2704", "#c2410c", "#f97316", "#fdba74", "#ffedd5"];
-const COOL = ["#0c3d75", "#1d6fb8", "#3ea0dd", "#8fd0f1", "#e0f4ff"];
-export const CATEGORICAL = [
-  "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-  "#8cd17d", "#86bcb6", "#f1ce63", "#a0cbe8", "#ffbe7d", "#d37295", "#fabfd2", "#b6992d", "#499894", "#d4a6c8",
-];
+import { CATEGORICAL, COOL, DIM, GRAY, K, parseColour, Q, WARM } from "./theme.js";
 
 const stops = (colors) => colors.map((c, i) => [i / (colors.length - 1), c]);
 
@@ -131,16 +120,6 @@ export function legendHTML(mode, corpus, extra = {}) {
   return `<div class="legend-grad"><span>queries</span><i style="background:${grad(WARM)}"></i></div>
     <div class="legend-grad"><span>keys</span><i style="background:${grad(COOL)}"></i></div>
     <div class="legend-ends"><span>${labels[0]}</span><span>${labels[1]}</span></div>${special}`;
-}
-
-/** "#rrggbb" or "rgb(a)(r, g, b[, a])" -> [r, g, b, a] with a in 0..1. */
-export function parseColour(c) {
-  if (c.startsWith("#")) {
-    const n = parseInt(c.slice(1), 16);
-    return [(n >> 16) & 255, (n >> 8) & 255, n & 255, 1];
-  }
-  const v = c.slice(c.indexOf("(") + 1, c.indexOf(")")).split(",").map(Number);
-  return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
 }
 
 /**

@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { clear, fill, fmt, h } from "./dom.js";
+import { K, Q, SHADE, WHITE, withAlpha } from "./theme.js";
 import { ItemView } from "./view.js";
 
 /**
@@ -56,13 +57,13 @@ export function patchAttention(opts) {
         const t = tokens[j];
         if (t.row < 0) continue;
         const rel = max > 0 ? Math.pow(row[j] / max, 0.75) : 0;
-        c.fillStyle = `rgba(6,8,12,${(0.72 * (1 - rel)).toFixed(3)})`;
+        c.fillStyle = withAlpha(SHADE, 0.72 * (1 - rel));
         c.fillRect(t.col * px, t.row * px, px, px);
-        c.fillStyle = `rgba(255,146,72,${(0.38 * rel).toFixed(3)})`;
+        c.fillStyle = withAlpha(Q, 0.38 * rel);
         c.fillRect(t.col * px, t.row * px, px, px);
       }
       if (big && grid <= 32) {
-        c.strokeStyle = "rgba(255,255,255,0.12)";
+        c.strokeStyle = withAlpha(WHITE, 0.12);
         c.lineWidth = 1;
         c.beginPath();
         for (let i = 1; i < grid; i++) {
@@ -75,7 +76,7 @@ export function patchAttention(opts) {
       }
       const ft = tokens[focus];
       if (ft && ft.row >= 0) {
-        c.strokeStyle = "#45b4e6";
+        c.strokeStyle = K;
         c.lineWidth = big ? 2.5 : 1.5;
         c.strokeRect(ft.col * px + 1, ft.row * px + 1, px - 2, px - 2);
       }

@@ -1,17 +1,18 @@
 // "Your input" view: run the model on a sentence (or an uploaded image), overlay where its
-// queries and keys fall in the current head's stored PCA layout, and show its attention.
+// queries and keys fall in the current head's stored layout, and show its attention.
 
 import * as api from "./api.js";
-import { K, Q } from "./colors.js";
-import { clear, fill, errorBox, h, headLabel, headModeSwitch, hideTooltip, layerHeadSelects, loading, painted, showTooltip } from "./dom.js";
-import { HeadPlot, tokenTooltip } from "./head.js";
+import { clear, fill, errorBox, h, headLabel, headModeSwitch, layerHeadSelects, loading, painted } from "./dom.js";
 import { patchAttention } from "./image.js";
+import { HeadPlot } from "./plot.js";
 import { attentionLines, headHeatmaps, tokenLabel } from "./sentence.js";
+import { GRAY, K, K_LABEL, Q, Q_LABEL, WHITE } from "./theme.js";
+import { hideTooltip, showTooltip, tokenTooltip } from "./tooltip.js";
 import { View } from "./view.js";
 
 export class LiveView extends View {
   constructor(ctx, el, side) {
-    super(ctx, el, side);
+    super(ctx, el, side, "live");
     this.result = null;
     this.file = null;
     this.isImage = ctx.corpus.isImage;
@@ -31,12 +32,12 @@ export class LiveView extends View {
     side.append(
       h("h3", {}, this.isImage ? "Your image" : "Your text"),
       h("p", { class: "muted small" }, this.isImage
-        ? "Upload an image: the model runs on it, and its patches' queries and keys are placed in the current head's stored PCA layout (◆ queries, ■ keys) among the corpus points."
-        : "Type a sentence: the model runs on it, and its tokens' queries and keys are placed in the current head's stored PCA layout (◆ queries, ■ keys) among the corpus points; its attention lines are drawn alongside."),
+        ? "Upload an image: the model runs on it, and its patches' queries and keys are placed in the current head's stored layout (◆ queries, ■ keys) among the corpus points."
+        : "Type a sentence: the model runs on it, and its tokens' queries and keys are placed in the current head's stored layout (◆ queries, ■ keys) among the corpus points; its attention lines are drawn alongside."),
       h("div", { class: "legend" },
         h("div", { class: "legend-row" }, h("span", { class: "swatch diamond", style: { background: Q } }), " your queries"),
         h("div", { class: "legend-row" }, h("span", { class: "swatch square", style: { background: K } }), " your keys"),
-        h("div", { class: "legend-row" }, h("span", { class: "swatch", style: { background: "#59616d" } }), " corpus points (faint)")),
+        h("div", { class: "legend-row" }, h("span", { class: "swatch", style: { background: GRAY } }), " corpus points (faint)")),
     );
   }
 
@@ -104,19 +105,21 @@ export class LiveView extends View {
     const key = this.key;
     const wait = loading("Running the model…");
     fill(this.message, wait.el);
+    const t0 = performance.now();
     try {
       const res = this.isImage
         ? await api.attentionForImage(this.ctx.atlas.id, this.file, state.layer, state.head)
         : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, layer: state.layer, head: state.head });
       if (key !== this.key) return;
       this.result = res;
+      this.renderToolbar(state);
       clear(this.message);
       this.results.hidden = false;
       this.drawAttention(state);
       await this.drawPlot(state);
       this.el.dataset.tokens = String(res.tokens.length);
       await painted();
-      this.ctx.app.drawn("live");
+      this.announceDrawn(performance.now() - t0);
     } catch (e) {
       if (key !== this.key) return;
       this.key = null;
@@ -159,11 +162,11 @@ export class LiveView extends View {
       fill(this.plotEl, h("div", { class: "muted" }, "The server returned no layout points for this input."));
       return;
     }
-    const spec = { layer: pts.layer ?? state.layer, head: pts.head ?? state.head, method: pts.method || "pca", dim: pts.dim || 2 };
+    const spec = { layer: pts.layer ?? state.layer, head: pts.head ?? state.head, method: pts.method, dim: pts.dim };
     try {
       await this.plot.load(spec);
     } catch (e) {
-      fill(this.plotEl, errorBox(e, `Could not load the stored ${spec.method} layout of ${headLabel(spec.layer, spec.head)}`));
+      fill(this.plotEl, errorBox(e, `Could not load the stored ${this.ctx.layouts.label(spec.method)} ${spec.dim}-D layout of ${headLabel(spec.layer, spec.head)}`));
       return;
     }
     const tokens = this.result.tokens;
@@ -180,8 +183,8 @@ export class LiveView extends View {
         ...(is3d ? { z: coords.map((p) => p[2] ?? 0) } : {}),
         text: labels,
         textposition: side === "query" ? "top center" : "bottom center",
-        textfont: { color: side === "query" ? "#ffd2b0" : "#bfe6f7", size: 11 },
-        marker: { size: 11, symbol: side === "query" ? "diamond" : "square", color: side === "query" ? Q : K, line: { color: "#fff", width: 1.2 } },
+        textfont: { color: side === "query" ? Q_LABEL : K_LABEL, size: 11 },
+        marker: { size: 11, symbol: side === "query" ? "diamond" : "square", color: side === "query" ? Q : K, line: { color: WHITE, width: 1.2 } },
       }),
     });
     this.plot.set({ color: "qk", show: state.show, dimCorpus: true, extra: [overlay("query", pts.queries), overlay("key", pts.keys)] });
@@ -198,18 +201,18 @@ export class LiveView extends View {
 
   renderToolbar(state) {
     const set = (patch) => this.ctx.store.set(patch);
-    fill(this.toolbar, 
+    const pts = this.result?.points;
+    fill(this.toolbar,
       h("span", { class: "title" }, this.isImage ? "Your image" : "Your text"),
       ...layerHeadSelects(this.ctx.atlas, state, set),
       headModeSwitch(state, set),
       h("span", { class: "grow" }),
-      h("span", { class: "muted small" }, "Layout: this head's stored PCA 2-D"),
+      pts ? h("span", { class: "muted small" }, `Layout: this head's stored ${this.ctx.layouts.label(pts.method)} ${pts.dim}-D`) : null,
     );
   }
 
   exportTarget() {
-    if (!this.plot.figure) return null;
-    return { plotly: this.plotEl, figure: { data: this.plot.figure.data, layout: { ...this.plot.figure.layout, paper_bgcolor: "#0f1216" } } };
+    return this.plot.exportTarget();
   }
 
   hide() {

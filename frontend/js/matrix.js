@@ -5,9 +5,9 @@
 // labels and clicks. Export goes through plotly (the same cells as scattergl traces).
 
 import * as api from "./api.js";
-import { colourModes, legendHTML, markerColour, MATCH, parseColour, rgbaArray } from "./colors.js";
 import { clear, fill, errorBox, fmt, h, headKey, headLabel, loading, notBuilt, painted } from "./dom.js";
-import { LABELS } from "./state.js";
+import { colourModes, legendHTML, markerColour, rgbaArray } from "./encodings.js";
+import { BG, CELL_LABEL, LINE, MATCH, OUTLINE, parseColour } from "./theme.js";
 import { View } from "./view.js";
 
 const POINT_BUDGET = 300000; // points in the whole matrix: 2000 per head up to 12 x 12 heads
@@ -15,7 +15,7 @@ const PAD = 0.07; // empty margin inside a cell, as a fraction of the cell
 
 export class MatrixView extends View {
   constructor(ctx, el, side) {
-    super(ctx, el, side);
+    super(ctx, el, side, "matrix");
     this.data = null;
     this.loadKey = null;
     this.stage = h("div", { class: "matrix-stage" });
@@ -66,8 +66,12 @@ export class MatrixView extends View {
       this.loadKey = null; // reload when shown again
       return;
     }
-    if (this.data && this.data.missing) this.load(state, { quiet: true });
-    else this.renderGrid();
+    if (this.data && !this.data.missing) {
+      this.renderGrid();
+      return;
+    }
+    this.loadKey = `${this.atlas.id}|${state.method}`;
+    this.load(state, { quiet: Boolean(this.data) });
   }
 
   renderColorSelect(state) {
@@ -85,7 +89,8 @@ export class MatrixView extends View {
     const method = state.method;
     const key = this.loadKey;
     const total = layers * heads;
-    const title = `${LABELS[method]} 2-D · ${layers} layers × ${heads} heads`;
+    const label = this.ctx.layouts.label(method);
+    const title = `${label} 2-D · ${layers} layers × ${heads} heads`;
     fill(this.toolbar, h("div", { class: "title" }, title));
     let wait = null;
     if (!quiet) {
@@ -94,12 +99,13 @@ export class MatrixView extends View {
       this.stage.hidden = true;
     }
     const t0 = performance.now();
-    if (this.atlas.projections && this.atlas.projections[`${method}-2d`] === undefined) {
+    const layout = this.ctx.layouts.key(method, 2);
+    if (this.atlas.projections && (layout === null || this.atlas.projections[layout] === undefined)) {
       wait?.el.remove();
       this.data = null;
       this.stage.hidden = true;
       this.body.querySelector(".error-box")?.remove();
-      this.body.prepend(notBuilt(this.atlas, method, 2));
+      this.body.prepend(notBuilt(this.atlas, method, label, 2));
       this.loadKey = null;
       return;
     }
@@ -113,6 +119,7 @@ export class MatrixView extends View {
       this.data.fetchMs = t1 - t0;
       this.data.prepareMs = performance.now() - t1;
       wait?.el.remove();
+      this.body.querySelector(".error-box")?.remove();
       this.stage.hidden = false;
       await this.draw();
     } catch (e) {
@@ -121,7 +128,7 @@ export class MatrixView extends View {
       this.data = null;
       this.stage.hidden = true;
       this.body.querySelector(".error-box")?.remove();
-      this.body.prepend(errorBox(e, `Could not load the ${LABELS[method]} matrix`));
+      this.body.prepend(errorBox(e, `Could not load the ${label} matrix`));
       this.loadKey = null;
     }
   }
@@ -211,7 +218,7 @@ export class MatrixView extends View {
       matches = mx.length;
       traces.push({
         type: "scattergl", mode: "markers", name: "matches", x: Float32Array.from(mx), y: Float32Array.from(my),
-        marker: { size: 5, color: MATCH, line: { color: "#000", width: 0.5 } }, hoverinfo: "skip",
+        marker: { size: 5, color: MATCH, line: { color: OUTLINE, width: 0.5 } }, hoverinfo: "skip",
       });
     }
     return { traces, matches };
@@ -234,7 +241,7 @@ export class MatrixView extends View {
     await painted();
     this.el.dataset.drawMs = String(Math.round(performance.now() - t0));
     this.renderInfo(matches);
-    this.ctx.app.drawn("matrix", { matrixDrawMs: performance.now() - t0, matrixFetchMs: d.fetchMs, matrixPrepareMs: d.prepareMs });
+    this.announceDrawn(performance.now() - t0, { matrixFetchMs: d.fetchMs, matrixPrepareMs: d.prepareMs });
   }
 
   /** Stamp every point into the canvas: keys, then queries, then search matches on top. */
@@ -251,7 +258,7 @@ export class MatrixView extends View {
     const g = canvas.getContext("2d");
     const img = g.createImageData(W, H);
     const px = img.data;
-    const [br, bg, bb] = parseColour(BACKGROUND);
+    const [br, bg, bb] = parseColour(BG);
     for (let i = 0; i < px.length; i += 4) {
       px[i] = br;
       px[i + 1] = bg;
@@ -298,7 +305,7 @@ export class MatrixView extends View {
     if (!this.data) return;
     const d = this.data;
     const state = this.ctx.store.get();
-    const quality = this.atlas.quality?.[`${state.method}-2d`] || {};
+    const quality = this.atlas.quality?.[this.ctx.layouts.key(state.method, 2)] || {};
     clear(this.grid);
     for (let layer = 0; layer < d.layers; layer++) {
       for (let head = 0; head < d.heads; head++) {
@@ -351,18 +358,18 @@ export class MatrixView extends View {
     const annotations = [];
     for (let layer = 0; layer < d.layers; layer++) {
       for (let head = 0; head < d.heads; head++) {
-        annotations.push({ x: head + 0.04, y: layer + 0.04, xanchor: "left", yanchor: "top", showarrow: false, text: headLabel(layer, head), font: { size: 10, color: "#9aa5b1" } });
+        annotations.push({ x: head + 0.04, y: layer + 0.04, xanchor: "left", yanchor: "top", showarrow: false, text: headLabel(layer, head), font: { size: 10, color: CELL_LABEL } });
       }
     }
     const cellLines = [];
-    for (let i = 1; i < d.heads; i++) cellLines.push({ type: "line", x0: i, x1: i, y0: 0, y1: d.layers, line: { color: "#2a313c", width: 1 } });
-    for (let i = 1; i < d.layers; i++) cellLines.push({ type: "line", y0: i, y1: i, x0: 0, x1: d.heads, line: { color: "#2a313c", width: 1 } });
+    for (let i = 1; i < d.heads; i++) cellLines.push({ type: "line", x0: i, x1: i, y0: 0, y1: d.layers, line: { color: LINE, width: 1 } });
+    for (let i = 1; i < d.layers; i++) cellLines.push({ type: "line", y0: i, y1: i, x0: 0, x1: d.heads, line: { color: LINE, width: 1 } });
     const { width, height } = this.size();
     const layout = {
       width, height,
       margin: { l: 0, r: 0, t: 0, b: 0 },
-      paper_bgcolor: BACKGROUND,
-      plot_bgcolor: BACKGROUND,
+      paper_bgcolor: BG,
+      plot_bgcolor: BG,
       xaxis: { range: [0, d.heads], visible: false },
       yaxis: { range: [d.layers, 0], visible: false },
       showlegend: false,
@@ -382,8 +389,6 @@ export function maxPointsFor(atlas) {
   const heads = atlas.layers * atlas.heads;
   return Math.max(200, Math.min(2000, 2 * Math.floor(POINT_BUDGET / heads / 2)));
 }
-
-const BACKGROUND = "#0f1216";
 
 /** A soft disc of radius r (device pixels) as {size, w: Float32Array(size*size) of coverage}. */
 function discStamp(r) {

@@ -1,7 +1,7 @@
 // plotly.js (4.8 MB) is downloaded at once (a preload in index.html) but evaluated only when
 // a view asks for it: evaluating it blocks the page for a second or more on a slow machine,
 // and the matrix view (a plain canvas) draws without it. After the first view has drawn,
-// the app warms it up in idle time.
+// the app warms it up in idle time; a "plotly:ready" event on document says when it ran.
 
 let ready = null;
 
@@ -16,7 +16,7 @@ export function plotly() {
       const script = document.createElement("script");
       script.src = new URL("vendor/plotly.min.js", document.baseURI).href;
       script.onload = () => {
-        if (window.qkatlas?.timings) window.qkatlas.timings.plotlyReady = performance.now();
+        document.dispatchEvent(new CustomEvent("plotly:ready", { detail: { at: performance.now() } }));
         resolve(window.Plotly);
       };
       script.onerror = () => reject(new Error("could not load plotly.js from vendor/plotly.min.js"));

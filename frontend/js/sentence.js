@@ -3,8 +3,8 @@
 // isolate its lines), or every head of the layer as small attention matrices.
 
 import * as api from "./api.js";
-import { K, Q } from "./colors.js";
 import { clear, fill, fmt, h, headLabel } from "./dom.js";
+import { ATTENTION_LINE, K, MAGMA, parseColour, Q } from "./theme.js";
 import { ItemView } from "./view.js";
 
 const ROW = 22;
@@ -75,7 +75,7 @@ export function attentionLines(tokens, attention, opts = {}) {
       frag.append(svg("line", { x1: xL, y1: y(i), x2: xR, y2: y(j), stroke: colour, "stroke-opacity": Math.min(1, w).toFixed(3), "stroke-width": (1 + 2 * w).toFixed(2) }));
     };
     if (focus === null || focus === undefined) {
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (attention[i][j] > 0.01) line(i, j, attention[i][j] * 0.85, "#9db7d3");
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (attention[i][j] > 0.01) line(i, j, attention[i][j] * 0.85, ATTENTION_LINE);
       opts.onHover?.(null);
     } else if (side === "query") {
       let best = 0;
@@ -110,8 +110,8 @@ export function attentionLines(tokens, attention, opts = {}) {
   };
 }
 
-// A perceptual dark-to-bright ramp (magma-like) for attention matrices.
-const RAMP = [[0, [12, 10, 30]], [0.25, [80, 18, 123]], [0.5, [182, 54, 121]], [0.75, [251, 136, 97]], [1, [252, 253, 191]]];
+// The attention matrices' colour ramp as [stop, [r, g, b]].
+const RAMP = MAGMA.map(([p, c]) => [p, parseColour(c).slice(0, 3)]);
 function ramp(v) {
   const x = Math.max(0, Math.min(1, v));
   for (let s = 1; s < RAMP.length; s++) {

@@ -2,31 +2,39 @@
 // the same view. This module is the only one that reads or writes location/history.
 
 const VIEWS = ["matrix", "head", "sentence", "image", "live"];
-const METHODS = ["pca", "tsne", "umap"];
 const SIDES = ["query", "key"];
 const SHOW = ["both", "query", "key"];
 const MODES = ["one", "all"];
+export const NEIGHBOURS_BY = ["attention", "joint", "projection"];
+export const NEIGHBOUR_COUNTS = [5, 10, 20, 50];
 
-// name -> [kind, default, allowed values]; the order here is the order in the URL.
-const FIELDS = {
-  atlas: ["str", ""],
-  view: ["enum", "matrix", VIEWS],
-  method: ["enum", "pca", METHODS],
-  dim: ["enum", 2, [2, 3]],
-  layer: ["int", 0],
-  head: ["int", 0],
-  token: ["int", null],
-  side: ["enum", "query", SIDES],
-  item: ["int", null],
-  color: ["str", "qk"],
-  show: ["enum", "both", SHOW],
-  mode: ["enum", "one", MODES],
-  search: ["str", ""],
-  text: ["str", ""],
-};
+/**
+ * Every field of the state: name -> [kind, default, allowed values]; the order here is the
+ * order in the URL. The methods and dimensions are those the server builds (layouts.js).
+ */
+export function schema(layouts) {
+  return {
+    atlas: ["str", ""],
+    view: ["enum", "matrix", VIEWS],
+    method: ["enum", layouts.first.method, layouts.methods],
+    dim: ["enum", layouts.first.dim, layouts.dims],
+    layer: ["int", 0],
+    head: ["int", 0],
+    token: ["int", null],
+    side: ["enum", "query", SIDES],
+    item: ["int", null],
+    color: ["str", "qk"],
+    show: ["enum", "both", SHOW],
+    mode: ["enum", "one", MODES],
+    by: ["enum", "attention", NEIGHBOURS_BY],
+    k: ["enum", 10, NEIGHBOUR_COUNTS],
+    search: ["str", ""],
+    text: ["str", ""],
+  };
+}
 
-function parseValue(name, raw) {
-  const [kind, fallback, allowed] = FIELDS[name];
+function parseValue(field, name, raw) {
+  const [kind, fallback, allowed] = field;
   if (kind === "str") return { value: raw };
   if (kind === "int") {
     if (!/^\d+$/.test(raw)) {
@@ -42,14 +50,14 @@ function parseValue(name, raw) {
 }
 
 /** Read the state from a query string; unknown or malformed values fall back with a message. */
-export function parse(search) {
+export function parse(search, fields) {
   const params = new URLSearchParams(search);
   const state = {};
   const errors = [];
-  for (const [name, [, fallback]] of Object.entries(FIELDS)) {
-    state[name] = fallback;
+  for (const [name, field] of Object.entries(fields)) {
+    state[name] = field[1];
     if (!params.has(name)) continue;
-    const { value, error } = parseValue(name, params.get(name));
+    const { value, error } = parseValue(field, name, params.get(name));
     state[name] = value;
     if (error) errors.push(error);
   }
@@ -57,9 +65,9 @@ export function parse(search) {
 }
 
 /** The query string for a state: only values that differ from the defaults. */
-export function serialize(state) {
+export function serialize(state, fields) {
   const params = new URLSearchParams();
-  for (const [name, [, fallback]] of Object.entries(FIELDS)) {
+  for (const [name, [, fallback]] of Object.entries(fields)) {
     const v = state[name];
     if (v === null || v === undefined || v === fallback || v === "") continue;
     params.set(name, String(v));
@@ -70,13 +78,14 @@ export function serialize(state) {
 
 /** The one store of page state. Listeners get (state, changed: Set of field names). */
 export class Store {
-  constructor() {
-    const { state, errors } = parse(location.search);
+  constructor(layouts) {
+    this.fields = schema(layouts);
+    const { state, errors } = parse(location.search, this.fields);
     this.state = state;
     this.errors = errors;
     this.listeners = [];
     window.addEventListener("popstate", () => {
-      const next = parse(location.search);
+      const next = parse(location.search, this.fields);
       this.errors = next.errors;
       this._apply(next.state);
     });
@@ -93,23 +102,20 @@ export class Store {
   /** Merge `patch` into the state and write the URL: push=true adds a history entry. */
   set(patch, { push = false } = {}) {
     const next = { ...this.state, ...patch };
-    const url = `${location.pathname}${serialize(next)}${location.hash}`;
+    const url = `${location.pathname}${serialize(next, this.fields)}${location.hash}`;
     if (push) history.pushState(null, "", url);
     else history.replaceState(null, "", url);
     this._apply(next);
   }
 
   _apply(next) {
-    const changed = new Set(Object.keys(FIELDS).filter((k) => next[k] !== this.state[k]));
+    const changed = new Set(Object.keys(this.fields).filter((k) => next[k] !== this.state[k]));
     this.state = next;
     if (changed.size) for (const fn of this.listeners) fn(this.state, changed);
   }
 
   /** Absolute URL of the current view, to share. */
   link() {
-    return `${location.origin}${location.pathname}${serialize(this.state)}`;
+    return `${location.origin}${location.pathname}${serialize(this.state, this.fields)}`;
   }
 }
-
-export const LABELS = { pca: "PCA", tsne: "t-SNE", umap: "UMAP" };
-export { METHODS, VIEWS };

@@ -1,17 +1,27 @@
 // The base classes of the view modules: View holds what app.js hands every view (context,
-// pane, side pane) and the hooks it may call; ItemView is the part of the one-item views
-// (sentence.js, image.js) that picks the item, steps through items and loads its attention.
+// pane, side pane), the hooks it may call, and the "view:drawn" event every view dispatches
+// when what it shows is painted; ItemView is the part of the one-item views (sentence.js,
+// image.js) that picks the item, steps through items and loads its attention.
 
 import * as api from "./api.js";
 import { clear, errorBox, fill, h, headModeSwitch, layerHeadSelects, loading, painted } from "./dom.js";
 
 export class View {
-  constructor(ctx, el, side) {
+  constructor(ctx, el, side, name) {
     this.ctx = ctx;
     this.el = el;
     this.side = side;
+    this.name = name;
     this.key = null; // what is drawn; a view reloads when its state's key differs
     this.toolbar = h("div", { class: "toolbar" });
+  }
+
+  /**
+   * Tell whoever listens (the app, tests, benchmarks) that this view has drawn: a
+   * "view:drawn" event bubbling from the view's element, detail {view, ms, ...timings}.
+   */
+  announceDrawn(ms, timings = {}) {
+    this.el.dispatchEvent(new CustomEvent("view:drawn", { bubbles: true, detail: { view: this.name, ms, ...timings } }));
   }
 
   onProgress() {}
@@ -34,8 +44,7 @@ export class View {
  */
 export class ItemView extends View {
   constructor(ctx, el, side, name) {
-    super(ctx, el, side);
-    this.name = name;
+    super(ctx, el, side, name);
     this.status = h("div", { class: "status-line" }, "\u00a0");
     this.body = h("div", { class: `${name}-body` });
     this.el.append(this.toolbar, this.status, this.body);
@@ -81,13 +90,14 @@ export class ItemView extends View {
     clear(this.body);
     this.status.textContent = "\u00a0";
     this.body.append(loading(`Loading attention of ${name}…`).el);
+    const t0 = performance.now();
     try {
       const res = await api.itemAttention(this.ctx.atlas.id, item, state.layer, state.mode === "all" ? null : state.head);
       if (key !== this.key) return;
       clear(this.body);
       this.draw(res, state, item);
       await painted();
-      this.ctx.app.drawn(this.name);
+      this.announceDrawn(performance.now() - t0);
     } catch (e) {
       if (key !== this.key) return;
       this.key = null;

@@ -70,6 +70,15 @@ def page(browser_context):
 
 
 @pytest.fixture
+def empty_server(settings, tmp_path):
+    """A server over an empty data dir (no atlas yet): yields its URL and the data dir."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with running_server(settings.with_(data_dir=data)) as url:
+        yield url, data
+
+
+@pytest.fixture
 def scratch_server(settings, tiny_text_atlas, tmp_path):
     """A server over a data dir holding a copy of the tiny text atlas that a test may change."""
     data = tmp_path / "data"

@@ -4,12 +4,12 @@ shows must agree with what the API answers."""
 from __future__ import annotations
 
 import re
-import shutil
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
 
+from .builds import layout_heads, write_heads
 from .pages import drawn_count, open_view, screenshot, wait_drawn
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]  # one browser, one worker
@@ -305,13 +305,8 @@ def test_three_d_head_view_uses_scatter3d(page, server, e2e_atlases):
 
 def test_a_method_being_computed_shows_progress_and_appears_without_reload(page, scratch_server):
     url, atlas = scratch_server
-    pca = atlas / "projections" / "pca-2d"
-    umap = atlas / "projections" / "umap-2d"
-    umap.mkdir()
-    heads = sorted(pca.glob("L*H*.npy"))
-    for npy in heads[: len(heads) // 2]:  # half the heads "computed" so far
-        shutil.copy(npy.with_suffix(".json"), umap / npy.with_suffix(".json").name)
-        shutil.copy(npy, umap / npy.name)
+    heads = layout_heads(atlas, "pca-2d")
+    write_heads(atlas, heads[: len(heads) // 2], "umap-2d")  # half the heads "computed" so far
     open_view(page, url, "matrix", atlas=atlas.name)
     button = page.locator("#method-picker [data-method=umap]")
     assert button.inner_text() == f"UMAP {len(heads) // 2}/{len(heads)}"
@@ -320,9 +315,7 @@ def test_a_method_being_computed_shows_progress_and_appears_without_reload(page,
     assert page.locator(".matrix-grid .cell.pending").count() == len(heads) - len(heads) // 2
     screenshot(page, "matrix-pending")
     drawn = drawn_count(page, "matrix")
-    for npy in heads[len(heads) // 2:]:
-        shutil.copy(npy.with_suffix(".json"), umap / npy.with_suffix(".json").name)
-        shutil.copy(npy, umap / npy.name)
+    write_heads(atlas, heads[len(heads) // 2:], "umap-2d")
     page.wait_for_function("document.querySelector('#method-picker [data-method=umap]').textContent === 'UMAP'", timeout=15000)
     wait_drawn(page, "matrix", after=drawn, timeout=15000)
     assert page.locator(".matrix-grid .cell.pending").count() == 0
