@@ -17,9 +17,10 @@ import time
 import numpy as np
 import torch
 
+from qkatlas.capture.adapters import ADAPTERS, load_tokenizer
 from qkatlas.capture.inputs import prepare
 from qkatlas.capture.loader import LoadedModel, pick_device
-from qkatlas.capture.run import batches, capture, forward, model_inputs
+from qkatlas.capture.run import batches, capture
 from qkatlas.catalog import get_model
 from qkatlas.corpus import load_corpus
 from qkatlas.settings import Settings
@@ -35,11 +36,10 @@ def build_model(kind: str, settings: Settings, device: torch.device) -> LoadedMo
         model = ViTModel(ViTConfig(attn_implementation="sdpa"), add_pooling_layer=False)
         spec = ImageSpec(size=224, patch=16, mean=(0.5,) * 3, std=(0.5,) * 3)
         entry = get_model(settings, "tiny-vit")
-        return LoadedModel(entry, model.eval().to(device), device, 12, 12, 64, False, image=spec)
-    from qkatlas.capture.loader import _load_tokenizer
-
+        return LoadedModel(entry, model.eval().to(device), device, 12, 12, 64, False, image=spec,
+                           adapter=ADAPTERS["hf-vision"])
     entry = get_model(settings, "tiny-gpt2" if kind == "gpt2-small" else "tiny-bert")
-    tok = _load_tokenizer(entry, settings, entry.tokenizer_local, entry.tokenizer)
+    tok = load_tokenizer(entry, settings)
     if kind == "gpt2-small":
         from transformers import GPT2Config, GPT2Model
 
@@ -49,14 +49,14 @@ def build_model(kind: str, settings: Settings, device: torch.device) -> LoadedMo
 
         model = BertModel(BertConfig(vocab_size=len(tok), attn_implementation="sdpa"), add_pooling_layer=False)
     return LoadedModel(entry, model.eval().to(device), device, 12, 12, 64, kind == "gpt2-small", tokenizer=tok,
-                       max_length=512)
+                       max_length=512, adapter=ADAPTERS["hf-text"])
 
 
 @torch.inference_mode()
 def plain_forward(loaded: LoadedModel, prepared, batch_size: int) -> None:
     for idx in batches(prepared, batch_size):
-        inputs, _ = model_inputs(loaded, prepared, idx)
-        forward(loaded, inputs)
+        inputs, _ = loaded.adapter.inputs(loaded, prepared, idx)
+        loaded.adapter.forward(loaded.model, inputs)
     if loaded.device.type == "cuda":
         torch.cuda.synchronize()
 

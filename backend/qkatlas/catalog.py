@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import UnknownModel
 from .settings import Settings
 
-FAMILIES = ("gpt2", "bert", "vit", "dinov2")
+FAMILIES = ("gpt2", "bert", "llama", "vit", "dinov2")
 LOADERS = ("transformers", "timm", "random")
 
 
@@ -28,6 +28,8 @@ class ModelEntry:
     random: bool = False
     notes: str = ""
     config: dict = field(default_factory=dict)
+    # None: the model says whether its attention is causal; True/False overrides what it says.
+    causal: bool | None = None
 
     @property
     def display_label(self) -> str:
@@ -68,9 +70,12 @@ def load_catalog(settings: Settings) -> dict[str, ModelEntry]:
             random=bool(raw.get("random", False)),
             notes=raw.get("notes", ""),
             config=raw.get("config", {}),
+            causal=raw.get("causal"),
         )
         if entry.family not in FAMILIES or entry.loader not in LOADERS:
             raise ValueError(f"{path}: family must be one of {FAMILIES}, loader one of {LOADERS}")
+        if not (entry.causal is None or isinstance(entry.causal, bool)):
+            raise ValueError(f"{path}: causal must be true or false (or left out to ask the model)")
         entries[entry.id] = entry
     return entries
 

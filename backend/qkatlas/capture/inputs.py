@@ -14,7 +14,7 @@ import torch
 
 from ..corpus import ImageItem, TextItem
 from ..errors import InvalidInput
-from .loader import ImageSpec, LoadedModel
+from .model import ImageSpec, LoadedModel
 
 
 @dataclass

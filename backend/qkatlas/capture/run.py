@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from .inputs import Prepared
-from .loader import LoadedModel
-from .trace import trace_attention
+from .model import LoadedModel
 
 
 @dataclass
@@ -30,34 +29,6 @@ def batches(prepared: Prepared, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def model_inputs(loaded: LoadedModel, prepared: Prepared, idx: np.ndarray) -> tuple[dict, torch.Tensor]:
-    """(kwargs for the forward pass, valid: (batch, seq) bool) for the items `idx`."""
-    dev = loaded.device
-    if prepared.pixels is not None:
-        px = prepared.pixels[idx].to(dev, dtype=next(loaded.model.parameters()).dtype)
-        valid = torch.ones(len(idx), int(prepared.lengths[idx[0]]), dtype=torch.bool, device=dev)
-        return ({"x": px} if _is_timm(loaded) else {"pixel_values": px}), valid
-    seq = int(prepared.lengths[idx].max())
-    pad = loaded.tokenizer.pad_token_id
-    ids = torch.full((len(idx), seq), pad, dtype=torch.long)
-    mask = torch.zeros((len(idx), seq), dtype=torch.long)
-    for row, i in enumerate(idx):
-        toks = prepared.input_ids[i]
-        ids[row, : len(toks)] = torch.tensor(toks)
-        mask[row, : len(toks)] = 1
-    return {"input_ids": ids.to(dev), "attention_mask": mask.to(dev)}, mask.bool().to(dev)
-
-
-def _is_timm(loaded: LoadedModel) -> bool:
-    return type(loaded.model).__module__.startswith("timm.")
-
-
-def forward(loaded: LoadedModel, inputs: dict):
-    if _is_timm(loaded):
-        return loaded.model.forward_features(inputs["x"])
-    return loaded.model(**inputs)
-
-
 @torch.inference_mode()
 def capture(
     loaded: LoadedModel,
@@ -66,12 +37,15 @@ def capture(
     dtype=np.float16,
     progress: Callable[[int], None] | None = None,
 ) -> Captured:
+    """Every head's q and k for every valid token of `prepared`, in token-table row order."""
     n, H, D, L = prepared.n_tokens, loaded.heads, loaded.head_dim, loaded.layers
     q_out = [np.empty((n, H, D), dtype=dtype) for _ in range(L)]
     k_out = [np.empty((n, H, D), dtype=dtype) for _ in range(L)]
     scaling = [0.0] * L
     torch_dtype = torch.float16 if dtype == np.float16 else torch.float32
+    adapter = loaded.adapter
     state: dict = {}
+    reported: set[int] = set()
 
     def sink(layer: int, q: torch.Tensor, k: torch.Tensor, scale: float) -> None:
         valid, dest = state["valid"], state["dest"]
@@ -81,15 +55,25 @@ def capture(
         q_out[layer][dest] = qv
         k_out[layer][dest] = kv
         scaling[layer] = scale
+        reported.add(layer)
 
-    with trace_attention(loaded.model, sink):
+    with adapter.trace(loaded.model, sink):
         for idx in batches(prepared, batch_size):
-            inputs, valid = model_inputs(loaded, prepared, idx)
+            inputs, valid = adapter.inputs(loaded, prepared, idx)
             state["valid"] = valid
             state["dest"] = np.concatenate(
                 [np.arange(prepared.offsets[i], prepared.offsets[i + 1]) for i in idx]
             )
-            forward(loaded, inputs)
+            adapter.forward(loaded.model, inputs)
             if progress:
                 progress(len(idx))
+    _check_every_layer(loaded, reported)
     return Captured(q_out, k_out, scaling)
+
+
+def _check_every_layer(loaded: LoadedModel, reported: set[int]) -> None:
+    """Rows of a layer that never reported would be uninitialised memory: refuse rather than store them."""
+    missing = sorted(set(range(loaded.layers)) - reported)
+    if missing:
+        raise RuntimeError(f"model {loaded.entry.id!r}: the {loaded.adapter.name} adapter captured no attention "
+                           f"in layers {missing}; this architecture needs its own adapter (capture/adapters.py)")

@@ -1,10 +1,10 @@
-"""The one capture mechanism: a context manager that records the q and k each attention used.
+"""The one capture mechanism: context managers that route what chosen attention modules compute
+to a sink, and undo every change on exit, even on error.
 
-Hugging Face models: a registered attention function (transformers' AttentionInterface)
-sees the query and key exactly as the attention uses them (after rotary embeddings and q/k
-norms), records them, and delegates to SDPA. timm ViTs: forward hooks on each attention
-block's `q_norm`/`k_norm` (identity when a model has no q/k norm). Hooks and the attention
-implementation are restored on exit, even on error.
+Hugging Face models: a registered attention function (transformers' AttentionInterface) sees
+the query and key exactly as the attention uses them (after rotary embeddings and q/k norms),
+reports them for the traced modules, and delegates to SDPA. Other models: forward hooks.
+Which modules are traced, and which layer each one is, is the adapter's business.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import torch
 
 CAPTURE_IMPL = "qkatlas_capture"
 
-# id(attention module) -> (layer, sink) while a trace is active.
-_ACTIVE: dict[int, tuple[int, Callable]] = {}
-_LAYER_IN_PATH = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")
-
-# sink(layer, q, k, scaling) with q, k: (batch, heads, seq, head_dim)
+# sink(layer, q, k, scaling) with q, k: (batch, heads, seq, head_dim); k already expanded to one per query head.
 Sink = Callable[[int, torch.Tensor, torch.Tensor, float], None]
+Hook = Callable[[torch.nn.Module, tuple, object], None]
+
+# id(attention module) -> (layer, sink) while a trace is active.
+_ACTIVE: dict[int, tuple[int, Sink]] = {}
+_LAYER_IN_PATH = re.compile(r"(?:^|\.)(\d+)(?:\.|$)")
 
 
 def layer_of(path: str) -> int | None:
@@ -37,7 +38,7 @@ def _capture_attention(module, query, key, value, attention_mask, scaling=None, 
     entry = _ACTIVE.get(id(module))
     if entry is not None:
         layer, sink = entry
-        if key.shape[1] != query.shape[1]:  # grouped-query attention: the key each head used
+        if key.shape[1] != query.shape[1]:  # grouped-query attention: the key each query head used
             key_used = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)
         else:
             key_used = key
@@ -53,51 +54,40 @@ def _register_hf_capture() -> None:
     ALL_MASK_ATTENTION_FUNCTIONS.register(CAPTURE_IMPL, sdpa_mask)
 
 
-def is_timm(model: torch.nn.Module) -> bool:
-    return type(model).__module__.startswith("timm.")
-
-
 @contextmanager
-def trace_attention(model: torch.nn.Module, sink: Sink) -> Iterator[None]:
-    """While active, every attention call of `model` reports (layer, q, k, scaling) to `sink`."""
-    if is_timm(model):
-        with _trace_timm(model, sink):
-            yield
-        return
-    _register_hf_capture()
-    modules = [(name, m) for name, m in model.named_modules() if layer_of(name) is not None]
+def attn_implementation(model: torch.nn.Module, name: str) -> Iterator[None]:
+    """While active, a Hugging Face model computes attention with the registered function `name`."""
     config = model.config
     previous = config._attn_implementation
-    for name, m in modules:
-        _ACTIVE[id(m)] = (layer_of(name), sink)
-    config._attn_implementation = CAPTURE_IMPL
+    config._attn_implementation = name
     try:
         yield
     finally:
         config._attn_implementation = previous
-        for _, m in modules:
-            _ACTIVE.pop(id(m), None)
 
 
 @contextmanager
-def _trace_timm(model: torch.nn.Module, sink: Sink) -> Iterator[None]:
-    handles = []
-    for name, m in model.named_modules():
-        if not (hasattr(m, "q_norm") and hasattr(m, "k_norm") and hasattr(m, "scale")):
-            continue
-        layer = layer_of(name)
-        pending: dict[str, torch.Tensor] = {}
-
-        def on_q(_mod, _inp, out, pending=pending):
-            pending["q"] = out
-
-        def on_k(_mod, _inp, out, pending=pending, layer=layer, attn=m):
-            sink(layer, pending.pop("q"), out, float(attn.scale))
-
-        handles.append(m.q_norm.register_forward_hook(on_q))
-        handles.append(m.k_norm.register_forward_hook(on_k))
+def attention_calls(model: torch.nn.Module, layers: dict[torch.nn.Module, int], sink: Sink) -> Iterator[None]:
+    """While active, every attention call of a module in `layers` reports (its layer, q, k, scaling) to `sink`."""
+    _register_hf_capture()
     try:
+        for module, layer in layers.items():
+            _ACTIVE[id(module)] = (layer, sink)
+        with attn_implementation(model, CAPTURE_IMPL):
+            yield
+    finally:
+        for module in layers:
+            _ACTIVE.pop(id(module), None)
+
+
+@contextmanager
+def forward_hooks(hooks: list[tuple[torch.nn.Module, Hook]]) -> Iterator[None]:
+    """While active, each (module, hook) pair is a forward hook: hook(module, inputs, output)."""
+    handles = []
+    try:
+        for module, hook in hooks:
+            handles.append(module.register_forward_hook(hook))
         yield
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
