@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from .errors import QkatlasError
+from . import __version__
+from .errors import InvalidInput, QkatlasError
 from .settings import Settings
 
 
@@ -28,6 +29,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
+@click.version_option(__version__, prog_name="qkatlas")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Atlas folder (QKATLAS_DATA_DIR).")
 @click.pass_context
 def main(ctx, data_dir):
@@ -60,23 +62,25 @@ def build(ctx, model_id, corpus, limit, methods, dims, device, layers, workers, 
 
     settings = _settings(ctx, data_dir=data_dir, workers=workers, batch_size=batch_size)
     method_list, dim_list = parse_methods(methods), parse_dims(dims)
-    if batch_size is not None and batch_size < 1:
-        raise click.BadParameter(f"must be at least 1, got {batch_size}", param_hint="--batch-size")
     with RichReporter() as reporter:
         path = run_build(settings, model_id, corpus, limit, method_list, dim_list, device, layers, reporter)
+    click.echo(f"atlas {path.name!r} is ready in {path}", err=True)
     click.echo(str(path))
 
 
 @main.command()
 @click.argument("atlas")
-@click.option("--layer", type=int, default=None, help="Show one head's projections (with --head).")
-@click.option("--head", type=int, default=None)
+@click.option("--layer", type=int, default=None, help="With --head: show only that head's layouts.")
+@click.option("--head", type=int, default=None, help="With --layer.")
 @click.pass_context
 def info(ctx, atlas, layer, head):
-    """Print an atlas's manifest (and what has been computed) as JSON."""
-    from .info import atlas_info
+    """Print an atlas's id, manifest and what has been computed as JSON (or one head's layouts)."""
+    from .info import atlas_info, head_info
 
-    click.echo(json.dumps(atlas_info(ctx.obj, atlas, layer, head), indent=2))
+    if (layer is None) != (head is None):
+        raise InvalidInput("--layer and --head go together: give both to see one head, or neither")
+    answer = atlas_info(ctx.obj, atlas) if layer is None else head_info(ctx.obj, atlas, layer, head)
+    click.echo(json.dumps(answer, indent=2))
 
 
 @main.command()

@@ -8,6 +8,7 @@ next start (the build is resumable).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -61,13 +62,20 @@ def run_demo(settings: Settings) -> None:
     from .serve import check_port_free, serve
 
     check_port_free(settings)
-    builder = subprocess.Popen([sys.executable, "-m", "qkatlas.demo"])
+    # The builder reads its settings from the environment: pass every one, so the flags given
+    # to `qkatlas demo` (--data-dir, ...) reach it too.
+    builder = subprocess.Popen([sys.executable, "-m", "qkatlas.demo"], env={**os.environ, **settings.to_env()})
     print(f"[demo] building default atlases in the background (pid {builder.pid}); "
           f"serving http://{settings.host}:{settings.port}", flush=True)
     try:
         serve(settings)
     finally:
-        builder.terminate()
+        builder.terminate()  # the builder stops its reduction workers on SIGTERM
+        try:
+            builder.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            builder.kill()
+            builder.wait()
 
 
 if __name__ == "__main__":

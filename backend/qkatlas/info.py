@@ -10,23 +10,31 @@ from .settings import Settings
 from .store import Atlas, open_atlas
 
 
-def atlas_info(settings: Settings, name: str, layer: int | None = None, head: int | None = None) -> dict:
+def _open(settings: Settings, name: str) -> Atlas:
     path = Path(name)
-    atlas = Atlas(path) if manifest_exists(path) else open_atlas(settings.data_dir, _name(name))
-    out = atlas.manifest.model_dump(mode="json")
-    out["path"] = str(atlas.path)
-    out["projections"] = atlas.progress()
-    if layer is None and head is None:
-        out["quality"] = {layout.key: _mean_quality(atlas.quality_table(layout))
-                          for layout in ALL if layout.key in out["projections"]}
-        return out
-    atlas.check_head(layer or 0, head or 0)
-    out["head"] = {"layer": layer or 0, "head": head or 0, "projections": {}}
+    return Atlas(path) if manifest_exists(path) else open_atlas(settings.data_dir, _name(name))
+
+
+def atlas_info(settings: Settings, name: str) -> dict:
+    """The atlas id (what the API and the browser call it), its folder, manifest, layouts and mean quality."""
+    atlas = _open(settings, name)
+    progress = atlas.progress()
+    return {"id": atlas.id, "path": str(atlas.path), **atlas.manifest.model_dump(mode="json"),
+            "projections": progress,
+            "quality": {layout.key: _mean_quality(atlas.quality_table(layout))
+                        for layout in ALL if layout.key in progress}}
+
+
+def head_info(settings: Settings, name: str, layer: int, head: int) -> dict:
+    """One head's layouts: params, quality and seconds of each."""
+    atlas = _open(settings, name)
+    atlas.check_head(layer, head)
+    layouts = {}
     for layout in ALL:
-        meta = atlas.projection_meta(layer or 0, head or 0, layout)
+        meta = atlas.projection_meta(layer, head, layout)
         if meta is not None:
-            out["head"]["projections"][layout.key] = {k: meta.get(k) for k in ("params", "quality", "seconds")}
-    return out
+            layouts[layout.key] = {k: meta.get(k) for k in ("params", "quality", "seconds")}
+    return {"atlas": atlas.id, "layer": layer, "head": head, "projections": layouts}
 
 
 def _name(name: str) -> str:

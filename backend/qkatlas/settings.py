@@ -10,18 +10,23 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-# Repository root when running from a checkout (backend/qkatlas/settings.py -> ../../).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from .errors import InvalidInput
+from .resources import CHECKOUT, catalog_dir, is_checkout
+
+PROJECT_ROOT = CHECKOUT  # kept for callers being migrated to resources.py
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 def _default_shared_models() -> Path:
-    return PROJECT_ROOT.parent / "shared" / "models"
+    # Beside the checkout (the layout of the development machines), else beside the working dir.
+    return (CHECKOUT.parent if is_checkout() else Path("..")) / "shared" / "models"
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("atlases")
-    catalog_dir: Path = PROJECT_ROOT / "models"
+    catalog_dir: Path = field(default_factory=catalog_dir)
     shared_models: Path = field(default_factory=_default_shared_models)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -37,27 +42,65 @@ class Settings:
     demo_models: str = ""  # comma-separated; empty: real-weights defaults when local, else tiny models
     demo_methods: str = "pca,umap"
 
+    def __post_init__(self):
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                bound = f"at least {low}" if high == _NO_LIMIT else f"between {low} and {high}"
+                raise InvalidInput(f"{name} must be {bound}, got {value} ({_flag(name)} / {env_name(name)})")
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
-            raw = env.get(f"QKATLAS_{f.name.upper()}")
-            if raw is None:
-                continue
-            values[f.name] = _parse(f.type, raw)
+            raw = env.get(env_name(f.name))
+            if raw is not None:
+                values[f.name] = _parse(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def to_env(self) -> dict[str, str]:
+        """Every setting as QKATLAS_* variables: how a child process (the demo builder) gets the
+        settings given on the command line."""
+        return {env_name(f.name): _format(getattr(self, f.name)) for f in fields(self)}
 
-def _parse(type_name: str, raw: str):
+
+_NO_LIMIT = 1 << 62
+_RANGES = (("port", 1, 65535), ("workers", 0, _NO_LIMIT), ("seed", 0, 2**32 - 1), ("batch_size", 1, _NO_LIMIT),
+           ("max_text_chars", 1, _NO_LIMIT), ("max_text_tokens", 1, _NO_LIMIT), ("max_upload_bytes", 1, _NO_LIMIT),
+           ("max_image_pixels", 1, _NO_LIMIT))
+
+
+def env_name(field_name: str) -> str:
+    return f"QKATLAS_{field_name.upper()}"
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _parse(name: str, type_name: str, raw: str):
     if type_name == "Path":
         return Path(raw)
     if type_name == "int":
-        return int(raw)
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise InvalidInput(f"{env_name(name)}={raw!r} is not a whole number") from None
     if type_name == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        word = raw.strip().lower()
+        if word not in TRUE + FALSE:
+            raise InvalidInput(f"{env_name(name)}={raw!r} is not a yes/no value; use one of "
+                               f"{', '.join(TRUE)} or {', '.join(f for f in FALSE if f)}")
+        return word in TRUE
     return raw
+
+
+def _format(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

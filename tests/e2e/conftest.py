@@ -11,7 +11,8 @@ import pytest
 
 from qkatlas.serve import serve_in_thread
 
-CHROMIUM = Path("/usr/bin/chromium")
+from ..conftest import CHROMIUM
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 VIEWPORT = {"width": 1440, "height": 900}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -14,14 +13,14 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from threadpoolctl import threadpool_limits
 
 from ..errors import QkatlasError
-from ..settings import PROJECT_ROOT, Settings
+from ..resources import frontend_dir
+from ..settings import Settings
 from .deps import AtlasRegistry
 from .inference import LiveModels
 from .responses import OCTET
 from .timing import ServerTiming
 from .routers import atlases, heads, items, live, system
 
-FRONTEND = PROJECT_ROOT / "frontend"
 DESCRIPTION = """Joint query/key embeddings of every attention head.
 
 Layers, heads, items and tokens are 0-based. A head's points are `2 * tokens` rows: the
@@ -94,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
 
     mount_offline_docs(app)
-    if Path(FRONTEND).is_dir():  # last, so every API route wins
-        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
+    # Last, so every API route wins. The front end ships with the package: no check that it
+    # exists, a missing one is a broken install and should fail loudly.
+    app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")
     return app
