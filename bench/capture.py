@@ -1,7 +1,7 @@
 """Capture throughput: tokens/s of capturing every head's q/k to host memory (float16)
 against the plain forward pass of the same model, in the same run.
 
-    python bench/capture.py [--device cpu|cuda] [--items 64] [--repeats 3]
+    python bench/capture.py [--device cpu|cuda] [--items 48] [--repeats 3]
 
 Models are random-init at real sizes (GPT-2 small, BERT base, ViT-B/16): speed does not
 depend on the weights. Prints one JSON object.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
@@ -24,6 +23,8 @@ from qkatlas.capture.run import batches, capture
 from qkatlas.catalog import get_model
 from qkatlas.corpus import load_corpus
 from qkatlas.settings import Settings
+
+from machine import recorded  # bench/machine.py
 
 
 def build_model(kind: str, settings: Settings, device: torch.device) -> LoadedModel:
@@ -73,7 +74,7 @@ def best_of(fn, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--items", type=int, default=64)
+    ap.add_argument("--items", type=int, default=48)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default="gpt2-small,bert-base,vit-b16")
@@ -81,32 +82,32 @@ def main() -> None:
     settings = Settings.from_env()
     device = pick_device(args.device)
     results = []
-    for kind in args.models.split(","):
-        loaded = build_model(kind, settings, device)
-        if device.type == "cuda":
-            loaded.model.half()
-        modality = "image" if kind == "vit-b16" else "text"
-        items = list(load_corpus("default", modality, args.items).items)
-        prepared = prepare(loaded, items)
-        plain_forward(loaded, prepared, args.batch_size)  # warm-up
-        plain = best_of(lambda: plain_forward(loaded, prepared, args.batch_size), args.repeats)
-        captured = best_of(lambda: capture(loaded, prepared, args.batch_size, dtype=np.float16), args.repeats)
-        results.append({
-            "model": kind,
-            "tokens": prepared.n_tokens,
-            "plain_forward_tokens_per_s": round(prepared.n_tokens / plain),
-            "capture_tokens_per_s": round(prepared.n_tokens / captured),
-            "capture_over_plain": round(plain / captured, 3),
-        })
-    print(json.dumps({
-        "bench": "capture",
-        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
-        "cpu_cores": __import__("os").cpu_count(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "dtype": "float32" if device.type == "cpu" else "float16",
-        "results": results,
-    }, indent=2))
+    report: dict = {"bench": "capture", "device": str(device), "items": args.items,
+                    "dtype": "float32" if device.type == "cpu" else "float16", "results": results}
+    with recorded(report):
+        for kind in args.models.split(","):
+            results.append(measure(kind, args, settings, device))
+    print(json.dumps(report, indent=2))
+
+
+def measure(kind: str, args, settings: Settings, device: torch.device) -> dict:
+    """Plain forward vs capture of every head's q/k to host, best of `repeats`, on one model."""
+    loaded = build_model(kind, settings, device)
+    if device.type == "cuda":
+        loaded.model.half()
+    modality = "image" if kind == "vit-b16" else "text"
+    items = list(load_corpus("default", modality, args.items).items)
+    prepared = prepare(loaded, items)
+    plain_forward(loaded, prepared, args.batch_size)  # warm-up
+    plain = best_of(lambda: plain_forward(loaded, prepared, args.batch_size), args.repeats)
+    captured = best_of(lambda: capture(loaded, prepared, args.batch_size, dtype=np.float16), args.repeats)
+    return {
+        "model": kind,
+        "tokens": prepared.n_tokens,
+        "plain_forward_tokens_per_s": round(prepared.n_tokens / plain),
+        "capture_tokens_per_s": round(prepared.n_tokens / captured),
+        "capture_over_plain": round(plain / captured, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ import numpy as np
 import pyarrow as pa
 
 from qkatlas.corpus import load_corpus
-from qkatlas.store import AtlasWriter, read_manifest
+from qkatlas.layout import Layout
+from qkatlas.manifest import CorpusBlock, LayoutState, Manifest, ModelBlock, manifest_exists, read_manifest
+from qkatlas.store import AtlasWriter
 
 
 def clustered(rng: np.random.Generator, points: int, dim: int, clusters: int = 40) -> np.ndarray:
@@ -39,8 +41,10 @@ def _token_table(tokens: int) -> tuple[dict, list[str]]:
 def synthetic_atlas(folder: Path, layers: int, heads: int, tokens: int, head_dim: int = 64,
                     layouts: bool = True, seed: int = 0) -> Path:
     spec = {"layers": layers, "heads": heads, "tokens": tokens, "head_dim": head_dim}
-    if (folder / "manifest.json").exists() and all(read_manifest(folder).get(k) == v for k, v in spec.items()):
-        return folder
+    if manifest_exists(folder):
+        m = read_manifest(folder)
+        if all(getattr(m, k) == v for k, v in spec.items()):
+            return folder
     rng = np.random.default_rng(seed)
     rows, items = _token_table(tokens)
     w = AtlasWriter(folder)
@@ -58,17 +62,16 @@ def synthetic_atlas(folder: Path, layers: int, heads: int, tokens: int, head_dim
                 meta = {"params": {}, "quality": {"knn_recall@10": float(rng.uniform(0.1, 0.5)),
                                                   "trustworthiness@10": float(rng.uniform(0.7, 0.95))},
                         "seconds": 0.0, "points": 2 * tokens}
-                w.write_projection(layer, head, "pca", dim, np.ascontiguousarray(coords[:, :dim]), meta)
-    w.write_manifest({
-        **spec, "atlas": folder.name, "causal": True, "scaling": [head_dim ** -0.5] * layers, "image": None,
-        "model": {"id": "synthetic", "label": f"synthetic {layers}x{heads} (random)", "family": "gpt2",
-                  "modality": "text", "random": True, "loader": "random", "notes": "benchmark data",
-                  "revision": "", "source": "", "weights": "random init"},
-        "corpus": {"id": "default", "modality": "text", "hash": "synthetic", "items": len(items),
-                   "source": "bundled sentences.txt, repeated"},
-        "device": "cpu", "capture_seconds": 0, "created": "1970-01-01T00:00:00+00:00", "versions": {}, "seed": seed,
-        "stages": {"capture": "done"},
-        "reductions": {f"pca-{d}d": {"method": "pca", "dim": d, "seed": seed, "complete": True}
-                       for d in ((2, 3) if layouts else ())},
-    })
+                w.write_projection(layer, head, Layout("pca", dim), np.ascontiguousarray(coords[:, :dim]), meta)
+    w.write_manifest(Manifest(
+        **spec, atlas=folder.name, causal=True, scaling=[head_dim ** -0.5] * layers,
+        model=ModelBlock(id="synthetic", label=f"synthetic {layers}x{heads} (random)", family="gpt2",
+                         modality="text", random=True, loader="random", notes="benchmark data",
+                         weights="random init"),
+        corpus=CorpusBlock(id="default", modality="text", hash="synthetic", items=len(items),
+                           source="bundled sentences.txt, repeated"),
+        created="1970-01-01T00:00:00+00:00", seed=seed, stages={"capture": "done"},
+        reductions={f"pca-{d}d": LayoutState(method="pca", dim=d, seed=seed, complete=True)
+                    for d in ((2, 3) if layouts else ())},
+    ))
     return folder
