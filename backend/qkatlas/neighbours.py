@@ -3,6 +3,9 @@
 Pure functions on numpy arrays, used by the API. Exact (every point is scored, no index):
 one matrix-vector product plus an argpartition is a millisecond for a 20k-point head.
 Ties are broken by the lower row, so an answer is the same as a full stable sort.
+
+A head's points are `2 * tokens` rows, queries then keys; a point is named (token, side) with
+side "query" or "key", and a neighbour is (token, side, score).
 """
 
 from __future__ import annotations
@@ -56,3 +59,22 @@ def nearest(X: np.ndarray, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     d[row] = np.inf
     rows = top_k(d, min(k, len(X) - 1), largest=False)
     return rows, d[rows]
+
+
+Found = list[tuple[int, str, float]]
+
+
+def attention_neighbours(q: np.ndarray, k: np.ndarray, scaling: float, token: int, side: str, count: int) -> Found:
+    """q, k (tokens, head_dim): for a query, the `count` keys it scores highest; for a key, the
+    queries scoring it highest. [(token, side, q·k × scaling)], highest first."""
+    x, others, other = (q[token], k, "key") if side == "query" else (k[token], q, "query")
+    rows, scores = by_attention(x, others, scaling, count)
+    return [(int(r), other, float(s)) for r, s in zip(rows, scores)]
+
+
+def distance_neighbours(points: np.ndarray, token: int, side: str, count: int) -> Found:
+    """points (2 * tokens, d), queries then keys: the `count` points of either side nearest to
+    `token`'s `side`, itself excluded. [(token, side, distance)], nearest first."""
+    n = len(points) // 2
+    rows, dist = nearest(points, token if side == "query" else n + token, count)
+    return [(int(r) % n, "query" if r < n else "key", float(d)) for r, d in zip(rows, dist)]

@@ -12,20 +12,30 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from threadpoolctl import threadpool_limits
 
+from ..catalog import load_catalog
 from ..errors import QkatlasError
 from ..resources import frontend_dir
 from ..settings import Settings
-from .deps import AtlasRegistry
 from .inference import LiveModels
+from .registry import AtlasRegistry
 from .responses import OCTET
-from .timing import ServerTiming
 from .routers import atlases, heads, items, live, system
+from .timing import ServerTiming
 
 DESCRIPTION = """Joint query/key embeddings of every attention head.
 
-Layers, heads, items and tokens are 0-based. A head's points are `2 * tokens` rows: the
-queries of tokens `0..tokens-1`, then their keys. Large arrays travel as little-endian binary
-(float32) with `X-Shape` headers; errors are `{"detail": "<message>"}` with a 4xx status.
+- Errors are `{"detail": "<message naming the bad value and the valid range>"}` with a 4xx
+  status: 404 unknown atlas, layer, head, item, token or method; 422 a bad parameter; 409 a
+  projection not computed yet; 413 input too large; 503 a model that cannot be loaded here.
+  Never a 500.
+- Layers, heads, items and tokens are 0-based. A head's points are `2 * tokens` rows: rows
+  `0..tokens-1` are the queries of tokens `0..tokens-1`, rows `tokens..2*tokens-1` their keys.
+- Arrays travel as little-endian binary (`application/octet-stream`) with their shape in
+  headers (`X-Shape: "<rows>,<dim>"`), tables as JSON columns or an Arrow IPC stream
+  (`format=arrow` or `Accept: application/vnd.apache.arrow.stream`). Binary, table and image
+  answers carry an `ETag` and answer `If-None-Match` with an empty 304.
+- The browser front end is served at `/`, plotly.js at `/vendor/plotly.min.js` (from the
+  installed plotly package, no CDN).
 """
 
 
@@ -74,8 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # package, so the docs work with no internet (FastAPI's default loads them from a CDN).
     app = FastAPI(title="qkatlas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings = settings
+    app.state.catalog = load_catalog(settings)  # once: /api/models and live inference read this copy
     app.state.atlases = AtlasRegistry(settings.data_dir)
-    app.state.live = LiveModels(settings)
+    app.state.live = LiveModels(settings, app.state.catalog)
 
     @app.exception_handler(QkatlasError)
     async def _qkatlas_error(_request, exc: QkatlasError):

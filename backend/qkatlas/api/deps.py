@@ -1,62 +1,38 @@
-"""Shared lookups for the routers: the settings, and an atlas by name (or 404).
+"""What the routers ask for by type: the settings, the catalog, the atlases, an atlas by name (or
+404), the live models and a checked layout. `SessionDep`-style aliases, one per lookup.
 
-Atlases are opened lazily, once, and kept; an atlas whose manifest was rewritten (a build
-finished a stage) is reopened, and an unknown name re-scans the data dir, since atlases
-appear while the server runs.
+Every lookup is `async`: a plain `def` dependency would cost each request a hop to a worker thread.
 """
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 
-from ..errors import QkatlasError
+from ..catalog import ModelEntry
+from ..layout import DIMS, METHODS, Layout
 from ..settings import Settings
-from ..store import list_atlases, open_atlas
-from .served import LRU, ServedAtlas, file_stamp
-
-CACHE_BYTES = 1 << 30  # derived arrays kept in memory, all atlases together
-
-
-class AtlasRegistry:
-    def __init__(self, data_dir: Path, cache_bytes: int = CACHE_BYTES):
-        self.data_dir = Path(data_dir)
-        self.cache = LRU(cache_bytes)
-        self._open: dict[str, ServedAtlas] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> ServedAtlas:
-        stamp = file_stamp(self.data_dir / name / "manifest.json")
-        served = self._open.get(name)
-        if served is not None and served.stamp == stamp:
-            return served
-        atlas = open_atlas(self.data_dir, name)  # UnknownAtlas, naming the atlases there are
-        served = ServedAtlas(atlas, stamp, self.cache)
-        with self._lock:
-            self._open[name] = served
-        return served
-
-    def readable(self) -> list[ServedAtlas]:
-        """Every atlas in the data dir whose manifest can be read, in name order."""
-        out = []
-        for path in list_atlases(self.data_dir):
-            try:
-                out.append(self.get(path.name))
-            except QkatlasError:
-                continue  # being written or broken: listed once it is readable
-        return out
+from .inference import LiveModels
+from .registry import AtlasRegistry
+from .served import ServedAtlas
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> AtlasRegistry:
+async def get_catalog(request: Request) -> dict[str, ModelEntry]:
+    return request.app.state.catalog
+
+
+async def get_registry(request: Request) -> AtlasRegistry:
     return request.app.state.atlases
+
+
+async def get_live(request: Request) -> LiveModels:
+    return request.app.state.live
 
 
 async def get_atlas(request: Request,
@@ -65,8 +41,17 @@ async def get_atlas(request: Request,
     return request.app.state.atlases.get(atlas)
 
 
-async def cached_or_in_thread(fn, *args):
-    """fn(*args): on the event loop when its answer is already cached (a memory lookup: no thread
-    hop), else in a worker thread, since building it reads files and computes."""
-    hit = fn(*args, cached_only=True)
-    return hit if hit is not None else await run_in_threadpool(fn, *args)
+# The method is checked by Layout.of (a 404 naming the methods, as for any unknown resource);
+# the enum documents the valid values.
+async def get_layout(method: str = Query("pca", description="reduction method",
+                                         json_schema_extra={"enum": list(METHODS)}),
+                     dim: int = Query(2, ge=min(DIMS), le=max(DIMS), description="2 or 3")) -> Layout:
+    return Layout.of(method, dim)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[dict[str, ModelEntry], Depends(get_catalog)]
+RegistryDep = Annotated[AtlasRegistry, Depends(get_registry)]
+LiveDep = Annotated[LiveModels, Depends(get_live)]
+AtlasDep = Annotated[ServedAtlas, Depends(get_atlas)]
+LayoutDep = Annotated[Layout, Depends(get_layout)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..catalog import ModelEntry
-from ..errors import TooLarge
+from ..errors import TooLarge, UnknownModel
 from ..settings import Settings
 
 
@@ -29,8 +29,11 @@ class LiveCapture:
 
 
 class LiveModels:
-    def __init__(self, settings: Settings):
+    """The catalog's models, by id, loaded on first use; `catalog` is read once, when the app starts."""
+
+    def __init__(self, settings: Settings, catalog: dict[str, ModelEntry]):
         self.settings = settings
+        self.catalog = catalog
         self._models: dict = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -38,6 +41,12 @@ class LiveModels:
     def _lock(self, model_id: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(model_id, threading.Lock())
+
+    def entry(self, model_id: str) -> ModelEntry:
+        """The catalog entry of `model_id`; UnknownModel (404) naming the models there are."""
+        if model_id not in self.catalog:
+            raise UnknownModel(f"unknown model {model_id!r}; the catalog has: {', '.join(sorted(self.catalog))}")
+        return self.catalog[model_id]
 
     def _loaded(self, entry: ModelEntry):
         """The model of `entry`, loaded on first use (ModelUnavailable is not remembered: weights may appear)."""
@@ -47,9 +56,10 @@ class LiveModels:
             self._models[entry.id] = load_model(entry, self.settings)
         return self._models[entry.id]
 
-    def text(self, entry: ModelEntry, text: str) -> LiveCapture:
+    def text(self, model_id: str, text: str) -> LiveCapture:
         from ..corpus import TextItem
 
+        entry = self.entry(model_id)
         with self._lock(entry.id):
             loaded = self._loaded(entry)
             n = len(loaded.tokenizer(text, add_special_tokens=True)["input_ids"])
@@ -59,9 +69,11 @@ class LiveModels:
                                f"(max_text_tokens={self.settings.max_text_tokens}, model maximum {loaded.max_length})")
             return self._capture(loaded, TextItem(0, text, "input"))
 
-    def image(self, entry: ModelEntry, image) -> LiveCapture:
+    def image(self, model_id: str, image) -> LiveCapture:
+        """`image`: a PIL RGB image (live_input.read_image)."""
         from ..corpus import ImageItem
 
+        entry = self.entry(model_id)
         with self._lock(entry.id):
             return self._capture(self._loaded(entry), ImageItem(0, image, "upload"))
 

@@ -77,8 +77,8 @@ def binary(description: str, *, json_model=None, headers: tuple[str, ...] = ("X-
 
 def table(model) -> dict:
     return {
-        200: {"description": "the table as JSON columns, or an Arrow IPC stream (format=arrow or "
-                             f"Accept: {ARROW})",
+        200: {"description": "the table as JSON columns, or as an Arrow IPC stream with format=arrow or "
+                             f"Accept: {ARROW}",
               "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}},
                           ARROW: {"schema": {"type": "string", "format": "binary"}}}},
         304: {"description": "not modified (If-None-Match matched the ETag)"},

@@ -1,9 +1,10 @@
 """An atlas as the API serves it: the store's Atlas plus what the API derives from it, built once.
 
-Derived arrays (float32 head vectors, joint clouds, norms, loaded projections, the matrix of
-all heads) live in one LRU shared by every atlas and bounded in bytes. Keys carry the stamps
-(mtime, size, count) of the files they come from, so a projection that appears while a build
-runs is seen at once and nothing "missing" is ever remembered.
+The routers and answers read an atlas only through this class. Derived arrays (float32 head
+vectors, joint clouds, norms, loaded projections, the matrix of all heads) live in one LRU
+shared by every atlas and bounded in bytes. Keys carry the stamps (mtime, size, count) of the
+files they come from, so a projection that appears while a build runs is seen at once and
+nothing "missing" is ever remembered.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,60 +20,15 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from ..errors import NotFound
+from ..errors import NotFound, NotReady
 from ..joint import to_joint
-from ..layout import ALL, Layout
-from ..store import Atlas, is_projection_file, projection_dir
+from ..layout import Layout
+from ..manifest import ImageBlock, Manifest
+from ..store import Atlas, projection_dir
+from .lru import LRU, Sized
 from .responses import etag
 
 TOKEN_COLUMNS = ("token", "item", "position", "text", "special", "row", "col")
-
-
-class LRU:
-    """A thread-safe least-recently-used cache bounded by the bytes of what it holds.
-
-    `build` runs outside the lock: two threads may build the same value once each, which is
-    harmless, and a slow build never blocks readers of other keys.
-    """
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self._items: OrderedDict = OrderedDict()
-        self._sizes: dict = {}
-        self._total = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        """The value under `key`, or None."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def get_or_build(self, key, build: Callable):
-        value = self.get(key)
-        if value is not None:
-            return value
-        value = build()
-        size = _nbytes(value)
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = value
-                self._sizes[key] = size
-                self._total += size
-            while self._total > self.max_bytes and len(self._items) > 1:
-                old, _ = self._items.popitem(last=False)
-                self._total -= self._sizes.pop(old)
-        return value
-
-
-def _nbytes(value) -> int:
-    if isinstance(value, tuple):
-        return sum(_nbytes(v) for v in value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return len(value)
-    return int(getattr(value, "nbytes", 0))
 
 
 def file_stamp(path: Path) -> tuple[int, int] | None:
@@ -109,16 +63,24 @@ class Matrix:
 
 
 class ServedAtlas:
-    """One open atlas: range checks with messages, and the arrays and payloads the routers send."""
+    """One open atlas: range checks with messages, and the arrays and payloads the answers send."""
 
     def __init__(self, atlas: Atlas, stamp, cache: LRU):
-        self.atlas = atlas
+        self._atlas = atlas
         self.stamp = stamp  # the manifest's (mtime_ns, size) when opened: a rewrite reopens the atlas
         self.cache = cache
 
     @property
     def id(self) -> str:
-        return self.atlas.id
+        return self._atlas.id
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._atlas.manifest
+
+    def scaling(self, layer: int) -> float:
+        """The factor q·k is multiplied by before the softmax, for `layer`."""
+        return self._atlas.scaling(layer)
 
     def _cached(self, name: str, *key, build: Callable, cached_only: bool = False):
         """The value built by `build`, kept in the LRU; with cached_only, None unless it is already there."""
@@ -127,30 +89,45 @@ class ServedAtlas:
 
     # -- checks with messages naming the valid range ------------------------------------
 
+    def check_head(self, layer: int, head: int) -> None:
+        self._atlas.check_head(layer, head)
+
     def check_token(self, token: int) -> None:
-        n = self.atlas.n_tokens
+        n = self.manifest.tokens
         if not 0 <= token < n:
             raise NotFound(f"token {token} does not exist in atlas {self.id!r}; valid tokens: 0..{n - 1}")
 
     def item_rows(self, item: int) -> tuple[int, int]:
         """Token rows [start, stop) of `item`."""
-        n = self.atlas.items.num_rows
+        n = self._atlas.items.num_rows
         if not 0 <= item < n:
             raise NotFound(f"item {item} does not exist in atlas {self.id!r}; valid items: 0..{n - 1}")
-        offsets = self.atlas.item_offsets
+        offsets = self._atlas.item_offsets
         return int(offsets[item]), int(offsets[item + 1])
 
     # -- per-head arrays --------------------------------------------------------------
 
     def head_vectors(self, layer: int, head: int, cached_only: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
         """(q, k), each float32 (tokens, head_dim), converted from the stored float16 once."""
-        self.atlas.check_head(layer, head)
+        self.check_head(layer, head)
         return self._cached("qk", layer, head, cached_only=cached_only,
-                            build=lambda: self.atlas.head_vectors(layer, head))
+                            build=lambda: self._atlas.head_vectors(layer, head))
+
+    def item_vectors(self, item: int, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """(q, k) of one item at `layer`, each float32 (n, heads, head_dim).
+
+        Read as the item's rows of the layer's files (a few contiguous rows), not cut from the
+        cached head vectors: those would convert every token of every head to serve one item.
+        """
+        start, stop = self.item_rows(item)
+        self.check_head(layer, 0)
+        return self._cached("item_qk", item, layer, build=lambda: (
+            np.asarray(self._atlas.queries(layer)[start:stop], dtype=np.float32),
+            np.asarray(self._atlas.keys(layer)[start:stop], dtype=np.float32)))
 
     def joint_transform(self, layer: int, head: int) -> tuple[np.ndarray, float]:
         """(translation (head_dim,), scale) of the head's joint space, as stored by the build."""
-        return self.atlas.joint_transform(layer, head)
+        return self._atlas.joint_transform(layer, head)
 
     def joint_cloud(self, layer: int, head: int) -> np.ndarray:
         """(2 * tokens, head_dim) float32: queries then keys in the joint space."""
@@ -159,59 +136,46 @@ class ServedAtlas:
 
     def norms(self, layer: int, head: int, cached_only: bool = False) -> np.ndarray | None:
         """(2 * tokens,) float32: each point's norm in the joint space."""
-        self.atlas.check_head(layer, head)
+        self.check_head(layer, head)
         return self._cached("norms", layer, head, cached_only=cached_only,
                             build=lambda: np.linalg.norm(self.joint_cloud(layer, head), axis=1).astype("<f4"))
 
     def projection(self, layer: int, head: int, layout: Layout,
                    cached_only: bool = False) -> tuple[np.ndarray, tuple[int, int]] | None:
         """(coords float32 (2 * tokens, dim), file stamp); NotReady (409) until the head is done."""
-        stamp = file_stamp(self.atlas.projection_path(layer, head, layout))
+        stamp = file_stamp(self._atlas.projection_path(layer, head, layout))
         key = ("proj", self.id, layer, head, layout, stamp)
         if cached_only:
             coords = self.cache.get(key) if stamp else None
             return None if coords is None else (coords, stamp)
         if stamp is None:
-            self.atlas.projection(layer, head, layout)  # raises NotReady with the heads done
+            self._atlas.projection(layer, head, layout)  # raises NotReady with the heads done
         return self.cache.get_or_build(
-            key, lambda: np.ascontiguousarray(self.atlas.projection(layer, head, layout), dtype="<f4")), stamp
+            key, lambda: np.ascontiguousarray(self._atlas.projection(layer, head, layout), dtype="<f4")), stamp
 
     def projection_meta(self, layer: int, head: int, layout: Layout) -> dict | None:
-        stamp = file_stamp(self.atlas.projection_path(layer, head, layout))
+        stamp = file_stamp(self._atlas.projection_path(layer, head, layout))
         if stamp is None:
             return None
         return self._cached("meta", layer, head, layout, stamp,
-                            build=lambda: _Sized(self.atlas.projection_meta(layer, head, layout))).value
+                            build=lambda: Sized(self._atlas.projection_meta(layer, head, layout))).value
 
     # -- whole layouts ----------------------------------------------------------------
 
-    @property
-    def total_heads(self) -> int:
-        return self.atlas.total_heads
-
     def layout_stamp(self, layout: Layout) -> tuple[int, int]:
         """(heads done, folder mtime) of one layout; changes whenever a head is added or rewritten."""
-        folder = projection_dir(self.atlas.path, layout)
-        try:
-            mtime = folder.stat().st_mtime_ns
-            count = sum(1 for e in os.scandir(folder) if is_projection_file(e.name))
-        except FileNotFoundError:
-            return 0, 0
-        return count, mtime
+        folder = file_stamp(projection_dir(self._atlas.path, layout))
+        done = self._atlas.heads_done(layout)
+        return (0, 0) if folder is None or done is None else (done, folder[0])
 
-    def layouts(self) -> dict[str, int]:
+    def progress(self) -> dict[str, int]:
         """{"pca-2d": heads done, ...} for every layout started."""
-        out = {}
-        for layout in ALL:
-            count, mtime = self.layout_stamp(layout)
-            if mtime:
-                out[layout.key] = count
-        return out
+        return self._atlas.progress()
 
     def quality(self, layout: Layout) -> dict[str, dict]:
         """{"L00H03": {"knn_recall@10": ..}, ..} for the heads done; cached until the layout changes."""
         return self._cached("quality", layout, self.layout_stamp(layout),
-                            build=lambda: _Sized(self.atlas.quality_table(layout))).value
+                            build=lambda: Sized(self._atlas.quality_table(layout))).value
 
     def matrix(self, layout: Layout, max_points: int, cached_only: bool = False) -> Matrix | None:
         stamp = self.layout_stamp(layout)
@@ -219,49 +183,69 @@ class ServedAtlas:
                             build=lambda: self._build_matrix(layout, max_points, stamp))
 
     def _build_matrix(self, layout: Layout, max_points: int, stamp) -> Matrix:
-        rows = even_sample(self.atlas.n_tokens, max_points)
-        L, H, P, dim = self.atlas.layers, self.atlas.heads, len(rows), layout.dim
+        m = self.manifest
+        rows = even_sample(m.tokens, max_points)
+        L, H, P, dim = m.layers, m.heads, len(rows), layout.dim
         body = np.empty(4 * P + 4 * L * H * P * dim, dtype=np.uint8)
         body[: 4 * P].view("<i4")[:] = rows
         coords = body[4 * P:].view("<f4").reshape(L, H, P, dim)
         missing = 0
         for layer in range(L):
             for head in range(H):
-                path = self.atlas.projection_path(layer, head, layout)
                 try:
-                    coords[layer, head] = np.load(path, mmap_mode="r")[rows]
-                except FileNotFoundError:
+                    coords[layer, head] = self._atlas.projection(layer, head, layout)[rows]
+                except NotReady:
                     coords[layer, head] = np.nan
                     missing += 1
         return Matrix(body, P, missing, etag(self.id, self.stamp, layout.key, max_points, stamp))
+
+    # -- images -----------------------------------------------------------------------
+
+    def image_spec(self) -> ImageBlock:
+        """The patch grid of an image atlas; NotFound for a text atlas."""
+        spec = self.manifest.image
+        if self.manifest.modality != "image" or spec is None:
+            raise NotFound(f"atlas {self.id!r} holds {self.manifest.modality}: it has no images")
+        return spec
+
+    def image_file(self, item: int) -> tuple[Path, tuple[int, int]]:
+        """(path, file stamp) of the PNG the model saw for `item`."""
+        self.image_spec()
+        self.item_rows(item)
+        path = self._atlas.image_path(item)
+        stamp = file_stamp(path)
+        if stamp is None:
+            raise NotFound(f"item {item} of atlas {self.id!r} has no stored image")
+        return path, stamp
 
     # -- tables -----------------------------------------------------------------------
 
     @cached_property
     def token_text(self) -> list[str]:
-        return self.atlas.tokens.column("text").to_pylist()
+        return self._atlas.tokens.column("text").to_pylist()
 
     def token_ref(self, token: int, side: str) -> dict:
         return {"token": int(token), "side": side, "text": self.token_text[token],
-                "item": int(self.atlas.token_item[token]), "position": int(self.atlas.token_position[token])}
+                "item": int(self._atlas.token_item[token]), "position": int(self._atlas.token_position[token])}
 
-    def item_tokens(self, start: int, stop: int) -> list[dict]:
-        t = self.atlas.tokens.slice(start, stop - start).select(["token", "text", "position", "special", "row", "col"])
+    def item_tokens(self, item: int) -> list[dict]:
+        start, stop = self.item_rows(item)
+        t = self._atlas.tokens.slice(start, stop - start).select(["token", "text", "position", "special", "row", "col"])
         return t.to_pylist()
 
     def tokens_table(self) -> pa.Table:
-        return self.atlas.tokens.select(list(TOKEN_COLUMNS))
+        return self._atlas.tokens.select(list(TOKEN_COLUMNS))
 
     def items_table(self) -> pa.Table:
-        items = self.atlas.items
-        offsets = self.atlas.item_offsets
+        items = self._atlas.items
+        offsets = self._atlas.item_offsets
         return pa.table({"item": items.column("item"), "text": items.column("text"), "label": items.column("label"),
                          "tokens": np.diff(offsets).astype(np.int64), "offset": offsets[:-1].astype(np.int64)})
 
     def table_payload(self, which: str, arrow: bool) -> tuple[bytes, str]:
         """(body, etag) of the tokens or items table as JSON columns or an Arrow IPC stream."""
-        source = self.atlas.path / f"{which}.parquet"
-        tag = etag(self.id, which, arrow, file_stamp(source), file_stamp(self.atlas.path / "tokens.parquet"))
+        source = self._atlas.path / f"{which}.parquet"
+        tag = etag(self.id, which, arrow, file_stamp(source), file_stamp(self._atlas.path / "tokens.parquet"))
 
         def build() -> bytes:
             table = self.tokens_table() if which == "tokens" else self.items_table()
@@ -273,11 +257,3 @@ class ServedAtlas:
             return json.dumps({"n": table.num_rows, "columns": table.to_pydict()}, ensure_ascii=False).encode()
 
         return self.cache.get_or_build(("table", tag), build), tag
-
-
-@dataclass(frozen=True)
-class _Sized:
-    """A small non-array value in the LRU (counted as a kilobyte)."""
-
-    value: object
-    nbytes: int = 1024

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from ...layout import ALL
-from ..deps import AtlasRegistry, get_atlas, get_registry
+from ..answers import atlases as answers
+from ..deps import AtlasDep, RegistryDep
 from ..responses import ARROW, LONG_CACHE, cached_response, errors, table, wants_arrow
 from ..schemas import AtlasDetail, AtlasSummary, Table
 from ..served import ServedAtlas
@@ -17,38 +17,16 @@ router = APIRouter(prefix="/api/atlases", tags=["atlases"])
 TableFormat = Query(None, description=f"json or arrow; when absent, `Accept: {ARROW}` asks for arrow")
 
 
-def summary(served: ServedAtlas) -> dict:
-    atlas, m = served.atlas, served.atlas.manifest
-    layouts = served.layouts()
-    return {
-        "id": served.id,
-        "model": m.model.model_dump(),
-        "corpus": m.corpus.model_dump(exclude={"hash"}),
-        "layers": atlas.layers,
-        "heads": atlas.heads,
-        "head_dim": atlas.head_dim,
-        "tokens": atlas.n_tokens,
-        "causal": atlas.causal,
-        "modality": atlas.modality,
-        "projections": layouts,
-        "complete": {key: done == served.total_heads for key, done in layouts.items()},
-        "total_heads": served.total_heads,
-    }
-
-
 @router.get("", response_model=list[AtlasSummary])
-def list_atlases(registry: AtlasRegistry = Depends(get_registry)) -> list[dict]:
+def list_atlases(registry: RegistryDep) -> list[dict]:
     """Every readable atlas in the data dir (a build in progress shows once its capture is done)."""
-    return [summary(served) for served in registry.readable()]
+    return [answers.summary(served) for served in registry.readable()]
 
 
 @router.get("/{atlas}", response_model=AtlasDetail, responses=errors(404))
-def atlas_detail(served: ServedAtlas = Depends(get_atlas)) -> dict:
+def atlas_detail(served: AtlasDep) -> dict:
     """The summary plus per-head projection quality, the image grid, the q·k scaling per layer, versions."""
-    m = served.atlas.manifest
-    quality = {layout.key: scores for layout in ALL if (scores := served.quality(layout))}
-    return {**summary(served), "quality": quality, "image": m.image and m.image.model_dump(), "scaling": m.scaling,
-            "versions": m.versions, "created": m.created}
+    return answers.detail(served)
 
 
 def _table(request: Request, served: ServedAtlas, which: str, fmt: str | None):
@@ -59,14 +37,12 @@ def _table(request: Request, served: ServedAtlas, which: str, fmt: str | None):
 
 
 @router.get("/{atlas}/tokens", response_model=Table, responses={**table(Table), **errors(404, 422)})
-def tokens(request: Request, served: ServedAtlas = Depends(get_atlas),
-           format: Literal["json", "arrow"] | None = TableFormat):
+def tokens(request: Request, served: AtlasDep, format: Literal["json", "arrow"] | None = TableFormat):
     """One row per token or patch: token, item, position, text, special, row, col (row/col -1 for text)."""
     return _table(request, served, "tokens", format)
 
 
 @router.get("/{atlas}/items", response_model=Table, responses={**table(Table), **errors(404, 422)})
-def items(request: Request, served: ServedAtlas = Depends(get_atlas),
-          format: Literal["json", "arrow"] | None = TableFormat):
+def items(request: Request, served: AtlasDep, format: Literal["json", "arrow"] | None = TableFormat):
     """One row per sentence or image: item, text, label, tokens (count), offset (its first token row)."""
     return _table(request, served, "items", format)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse
 
 from ...build_status import running_builds
-from ...catalog import load_catalog
 from ...layout import ALL
-from ...settings import Settings
-from ..deps import AtlasRegistry, get_registry, get_settings
+from ..deps import CatalogDep, RegistryDep, SettingsDep
 from ..schemas import Builds, CatalogModel, Health, LayoutInfo, Ready
 
 router = APIRouter()
@@ -26,7 +24,7 @@ def healthz() -> dict:
 
 @router.get("/readyz", tags=["health"], response_model=Ready, response_model_exclude_none=True,
             responses={503: {"model": Ready, "description": "no atlas is readable yet"}})
-def readyz(registry: AtlasRegistry = Depends(get_registry)):
+def readyz(registry: RegistryDep):
     """Ready when at least one atlas can be read."""
     n = len(registry.readable())
     if n == 0:
@@ -37,9 +35,9 @@ def readyz(registry: AtlasRegistry = Depends(get_registry)):
 
 
 @router.get("/api/models", tags=["models"], response_model=list[CatalogModel])
-def models(settings: Settings = Depends(get_settings)) -> list[dict]:
-    """The model catalog (models/*.toml)."""
-    return [entry.summary() for entry in load_catalog(settings).values()]
+def models(catalog: CatalogDep) -> list[dict]:
+    """The model catalog (models/*.toml), as read when the server started."""
+    return [entry.summary() for entry in catalog.values()]
 
 
 @router.get("/api/layouts", tags=["models"], response_model=list[LayoutInfo])
@@ -49,7 +47,7 @@ def layouts() -> list[dict]:
 
 
 @router.get("/api/builds", tags=["atlases"], response_model=Builds)
-def builds(settings: Settings = Depends(get_settings)) -> dict:
+def builds(settings: SettingsDep) -> dict:
     """The builds running now against this data dir: model, stage, heads done of the stage."""
     return {"builds": running_builds(settings.data_dir)}
 
