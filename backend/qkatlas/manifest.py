@@ -69,6 +69,7 @@ class Manifest(_Block):
     layers: int
     heads: int
     head_dim: int
+    kv_heads: int | None = Field(None, description="key/value heads (grouped-query attention); None: one per query head")
     tokens: int
     causal: bool = False
     scaling: list[float] = Field(description="the factor q·k is multiplied by before the softmax, per layer")
@@ -88,6 +89,10 @@ class Manifest(_Block):
     @property
     def total_heads(self) -> int:
         return self.layers * self.heads
+
+    def kv_group(self, head: int) -> int:
+        """The key/value head that query head `head` shares (transformers' repeat_kv order)."""
+        return head // (self.heads // (self.kv_heads or self.heads))
 
     def with_layout(self, layout: Layout, seed: int, complete: bool) -> "Manifest":
         """A copy that records the state of one layout."""
