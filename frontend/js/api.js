@@ -214,7 +214,11 @@ export function patchImageUrl(id, item, position, size = 64) {
   return `${BASE}${atlasPath(id)}/items/${enc(item)}/patches/${enc(position)}/image?size=${enc(size)}`;
 }
 
-/** Run the model on new text: attention of every head + the points of one head. */
+/**
+ * Run the model on new text: body {atlas, text, layer, head, method, dim} -> the attention of
+ * every head and `points`: the text placed in that head's method/dim layout, or null with
+ * `placement.error` saying why that layout cannot place new points.
+ */
 export function attentionForText(body) {
   return json("attention", {
     method: "POST",
@@ -223,12 +227,13 @@ export function attentionForText(body) {
   });
 }
 
-/** Run the model on an uploaded image (multipart). */
-export function attentionForImage(atlasId, file, layer, head) {
+/** Run the model on an uploaded image (multipart); `where`: {layer, head, method, dim}, as for text. */
+export function attentionForImage(atlasId, file, where) {
   const form = new FormData();
   form.set("atlas", atlasId);
   form.set("file", file);
-  if (layer !== null && layer !== undefined) form.set("layer", layer);
-  if (head !== null && head !== undefined) form.set("head", head);
+  for (const [name, value] of Object.entries(where)) {
+    if (value !== null && value !== undefined) form.set(name, value);
+  }
   return json("attention/image", { method: "POST", body: form });
 }

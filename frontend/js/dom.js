@@ -81,6 +81,12 @@ export function fmt(x, digits = 3) {
   return Number(x).toPrecision(digits).replace(/\.?0+$/, (m) => (m.includes(".") ? "" : m));
 }
 
+/** A duration for people: "0.42 ms", "12 ms", "1.3 s". */
+export function duration(seconds) {
+  if (!Number.isFinite(seconds)) return "–";
+  return seconds < 1 ? `${fmt(seconds * 1000, 2)} ms` : `${fmt(seconds, 2)} s`;
+}
+
 export const headLabel = (layer, head) => `L${layer} H${head}`;
 export const headKey = (layer, head) => `L${String(layer).padStart(2, "0")}H${String(head).padStart(2, "0")}`;
 

@@ -124,7 +124,9 @@ export function legendHTML(mode, corpus, extra = {}) {
 
 /**
  * Per-point RGBA bytes for a marker colour (as returned by markerColour), evaluating the
- * colorscale the way plotly does (linear between stops), through a 256-entry table.
+ * colorscale the way plotly does: linear between stops, exactly at each value. (A lookup
+ * table would blur the scales' sharp steps, e.g. the grey floor of special tokens into the
+ * first colour of a ramp.)
  */
 export function rgbaArray(spec, n) {
   const out = new Uint8ClampedArray(n * 4);
@@ -133,26 +135,22 @@ export function rgbaArray(spec, n) {
     for (let i = 0; i < n; i++) out.set([r, g, b, a * 255], i * 4);
     return out;
   }
-  const stopsRGBA = spec.colorscale.map(([p, c]) => [p, parseColour(c)]);
-  const table = new Uint8ClampedArray(256 * 4);
-  for (let i = 0; i < 256; i++) {
-    const t = i / 255;
-    let s = 1;
-    while (s < stopsRGBA.length - 1 && stopsRGBA[s][0] < t) s++;
-    const [p0, c0] = stopsRGBA[s - 1];
-    const [p1, c1] = stopsRGBA[s];
-    const f = p1 > p0 ? Math.min(1, Math.max(0, (t - p0) / (p1 - p0))) : 1;
-    for (let k = 0; k < 4; k++) table[i * 4 + k] = (c0[k] + f * (c1[k] - c0[k])) * (k === 3 ? 255 : 1);
-  }
+  const at = spec.colorscale.map(([p]) => p);
+  const rgba = spec.colorscale.map(([, c]) => {
+    const [r, g, b, a] = parseColour(c);
+    return [r, g, b, a * 255];
+  });
+  const last = at.length - 1;
   const { cmin, cmax } = spec;
   const span = cmax > cmin ? cmax - cmin : 1;
   for (let i = 0; i < n; i++) {
-    const t = Math.round(((spec.color[i] - cmin) / span) * 255);
-    const j = (t < 0 ? 0 : t > 255 ? 255 : t) * 4;
-    out[i * 4] = table[j];
-    out[i * 4 + 1] = table[j + 1];
-    out[i * 4 + 2] = table[j + 2];
-    out[i * 4 + 3] = table[j + 3];
+    const t = Math.min(1, Math.max(0, (spec.color[i] - cmin) / span));
+    let s = 1;
+    while (s < last && at[s] < t) s++;
+    const f = at[s] > at[s - 1] ? Math.min(1, Math.max(0, (t - at[s - 1]) / (at[s] - at[s - 1]))) : 1;
+    const c0 = rgba[s - 1];
+    const c1 = rgba[s];
+    for (let k = 0; k < 4; k++) out[i * 4 + k] = c0[k] + f * (c1[k] - c0[k]);
   }
   return out;
 }

@@ -12,11 +12,24 @@ export function exportName(state, layouts) {
   return `qkatlas-${state.atlas}-${state.view}${matrix ? "" : `-L${state.layer}H${state.head}`}-${layout}`;
 }
 
+// An SVG keeps a plot's points as vector shapes up to this many: its WebGL traces are drawn
+// again as SVG scatter traces. Beyond it plotly embeds the WebGL layer as an image, since
+// hundreds of thousands of SVG shapes make a file no viewer opens quickly.
+const SVG_VECTOR_POINTS = 50000;
+
+/** The figure to save as SVG: scattergl traces as scatter ones when there are few enough points. */
+function svgFigure(figure) {
+  const gl = figure.data.filter((t) => t.type === "scattergl");
+  const points = gl.reduce((n, t) => n + (t.x?.length ?? 0), 0);
+  if (!gl.length || points > SVG_VECTOR_POINTS) return figure;
+  return { ...figure, data: figure.data.map((t) => (t.type === "scattergl" ? { ...t, type: "scatter" } : t)) };
+}
+
 /** Download target ({figure, plotly, width, height} or {svg}) as `name.format`; false when there is nothing to save. */
 export async function download(target, name, format) {
   if (target?.figure) {
     const Plotly = await plotly();
-    await Plotly.downloadImage(target.figure, {
+    await Plotly.downloadImage(format === "svg" ? svgFigure(target.figure) : target.figure, {
       format,
       filename: name,
       width: target.width || target.plotly?.clientWidth,

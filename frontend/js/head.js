@@ -3,8 +3,9 @@
 // neighbours panel (neighbours.js) for a clicked token.
 
 import * as api from "./api.js";
-import { clear, errorBox, fill, fmt, h, headKey, headLabel, layerHeadSelects, loading, notBuilt, painted } from "./dom.js";
+import { clear, duration, errorBox, fill, fmt, h, headKey, headLabel, layerHeadSelects, loading, notBuilt, painted } from "./dom.js";
 import { colourModes, legendHTML } from "./encodings.js";
+import { kvShare } from "./kv.js";
 import { NeighboursPanel } from "./neighbours.js";
 import { HeadPlot } from "./plot.js";
 import { plotly } from "./plotly.js";
@@ -106,6 +107,7 @@ export class HeadView extends View {
       h("div", { class: "title", dataset: { head: headLabel(state.layer, state.head) } }, headLabel(state.layer, state.head)),
       h("button", { class: "btn ghost", title: "Next head (→)", onclick: () => step(1) }, "›"),
       ...layerHeadSelects(a, state, set),
+      this.kvLine(state),
       h("span", { class: "sep" }),
       toggle("query", "queries"), toggle("key", "keys"),
       h("button", { class: "btn ghost", title: "Reset zoom / camera", onclick: () => this.plot.resetView() }, "Reset view"),
@@ -113,6 +115,17 @@ export class HeadView extends View {
       h("span", { class: "quality", title: "Share of each point's 10 nearest neighbours in the joint space that stay among its 10 nearest in this layout" },
         `${this.ctx.layouts.label(state.method)} ${state.dim}-D · knn recall@10 `, h("b", { class: "quality-value" }, fmt(this.quality(state), 3))),
     );
+  }
+
+  /** "shares keys with H3, H5 (KV head 1 of 3)", each head a link; null without grouping. */
+  kvLine(state) {
+    const info = this.headInfo;
+    const share = info?.layer === state.layer && info?.head === state.head ? kvShare(this.atlas, info) : null;
+    if (!share) return null;
+    const links = share.others.flatMap((head, i) => [i ? ", " : "",
+      h("button", { class: "link", dataset: { head }, onclick: () => this.ctx.store.set({ head }) }, `H${head}`)]);
+    return h("span", { class: "kv-share", title: `Grouped-query attention: ${share.others.length + 1} query heads use the same keys and values` },
+      "shares keys with ", ...links, ` (KV head ${share.kv} of ${share.of})`);
   }
 
   quality(state) {
@@ -193,7 +206,7 @@ export class HeadView extends View {
         h("dt", {}, "trustworthiness@10"), h("dd", {}, fmt(proj?.quality?.["trustworthiness@10"], 3)),
         info?.joint ? [h("dt", {}, "joint scale s"), h("dd", {}, fmt(info.joint.scale, 3))] : null,
         info?.joint ? [h("dt", {}, "key shift ‖t‖"), h("dd", {}, fmt(info.joint.translation_norm, 3))] : null,
-        proj?.seconds !== undefined ? [h("dt", {}, "computed in"), h("dd", {}, `${fmt(proj.seconds, 2)} s`)] : null),
+        proj?.seconds !== undefined ? [h("dt", {}, "computed in"), h("dd", {}, duration(proj.seconds))] : null),
       h("div", {}, "Hover a point for its token; click it for the keys its query attends to most (or the queries that attend to a key)."),
     );
   }

@@ -1,11 +1,13 @@
 // "Your input" view: run the model on a sentence (or an uploaded image), overlay where its
-// queries and keys fall in the current head's stored layout, and show its attention.
+// queries and keys fall in the current head's stored layout (the method and dimension on
+// screen, placed by the server), and show its attention. A layout that cannot place new
+// points says why; the input is never drawn in another layout instead.
 
 import * as api from "./api.js";
-import { clear, fill, errorBox, h, headLabel, headModeSwitch, layerHeadSelects, loading, painted } from "./dom.js";
+import { attentionLines, causalNote, headHeatmaps, tokenLabel } from "./attention.js";
+import { clear, duration, fill, errorBox, h, headLabel, headModeSwitch, layerHeadSelects, loading, painted } from "./dom.js";
 import { patchAttention } from "./image.js";
 import { HeadPlot } from "./plot.js";
-import { attentionLines, headHeatmaps, tokenLabel } from "./sentence.js";
 import { GRAY, K, K_LABEL, Q, Q_LABEL, WHITE } from "./theme.js";
 import { hideTooltip, showTooltip, tokenTooltip } from "./tooltip.js";
 import { View } from "./view.js";
@@ -19,9 +21,10 @@ export class LiveView extends View {
     this.form = this.isImage ? this.imageForm() : this.textForm();
     this.message = h("div", { class: "live-message" });
     this.plotEl = h("div", { class: "live-plot" });
+    this.placement = h("div", { class: "live-placement" }); // why the input cannot be placed
     this.attnEl = h("div", { class: "live-attn" });
     this.status = h("div", { class: "status-line" }, "\u00a0");
-    this.results = h("div", { class: "live-results", hidden: true }, h("div", { class: "live-left" }, this.plotEl), h("div", { class: "live-right" }, this.status, this.attnEl));
+    this.results = h("div", { class: "live-results", hidden: true }, h("div", { class: "live-left" }, this.placement, this.plotEl), h("div", { class: "live-right" }, this.status, this.attnEl));
     this.el.append(this.toolbar, this.form, this.message, this.results);
     this.plot = new HeadPlot(this.plotEl, ctx, {
       onHover: (hit, at) => {
@@ -32,8 +35,8 @@ export class LiveView extends View {
     side.append(
       h("h3", {}, this.isImage ? "Your image" : "Your text"),
       h("p", { class: "muted small" }, this.isImage
-        ? "Upload an image: the model runs on it, and its patches' queries and keys are placed in the current head's stored layout (◆ queries, ■ keys) among the corpus points."
-        : "Type a sentence: the model runs on it, and its tokens' queries and keys are placed in the current head's stored layout (◆ queries, ■ keys) among the corpus points; its attention lines are drawn alongside."),
+        ? "Upload an image: the model runs on it, and its patches' queries and keys are placed in the current head's stored layout, the method and dimension picked above (◆ queries, ■ keys), among the corpus points."
+        : "Type a sentence: the model runs on it, and its tokens' queries and keys are placed in the current head's stored layout, the method and dimension picked above (◆ queries, ■ keys), among the corpus points; its attention lines are drawn alongside."),
       h("div", { class: "legend" },
         h("div", { class: "legend-row" }, h("span", { class: "swatch diamond", style: { background: Q } }), " your queries"),
         h("div", { class: "legend-row" }, h("span", { class: "swatch square", style: { background: K } }), " your keys"),
@@ -84,7 +87,7 @@ export class LiveView extends View {
     this.renderToolbar(state);
     if (!this.isImage && document.activeElement !== this.textarea) this.textarea.value = state.text;
     const want = this.isImage ? (this.file ? `${this.file.name}|${this.file.size}` : "") : state.text;
-    const key = `${want}|${state.layer}|${state.head}`;
+    const key = `${want}|${state.layer}|${state.head}|${state.method}|${state.dim}`;
     if (!want) {
       fill(this.message, h("div", { class: "muted" }, this.isImage ? "Choose an image to run the model on." : "Type a sentence and press Enter."));
       this.results.hidden = true;
@@ -107,9 +110,10 @@ export class LiveView extends View {
     fill(this.message, wait.el);
     const t0 = performance.now();
     try {
+      const where = { layer: state.layer, head: state.head, method: state.method, dim: state.dim };
       const res = this.isImage
-        ? await api.attentionForImage(this.ctx.atlas.id, this.file, state.layer, state.head)
-        : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, layer: state.layer, head: state.head });
+        ? await api.attentionForImage(this.ctx.atlas.id, this.file, where)
+        : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, ...where });
       if (key !== this.key) return;
       this.result = res;
       this.renderToolbar(state);
@@ -133,8 +137,10 @@ export class LiveView extends View {
     if (!res) return;
     const layer = Math.min(state.layer, res.layers - 1);
     const byHead = res.attention[layer];
+    const causal = Boolean(this.ctx.atlas.causal);
     const onHover = (text) => (this.status.textContent = text || "\u00a0");
     clear(this.attnEl);
+    if (causal) this.attnEl.append(causalNote());
     if (this.isImage) {
       const all = state.mode === "all";
       this.attnEl.append(patchAttention({
@@ -149,26 +155,29 @@ export class LiveView extends View {
         onHead: (head) => this.ctx.store.set({ head, mode: "one" }),
       }).el);
     } else if (state.mode === "all") {
-      this.attnEl.append(headHeatmaps(res.tokens, byHead, { current: state.head, onHover, onPick: (head) => this.ctx.store.set({ head, mode: "one" }) }));
+      this.attnEl.append(headHeatmaps(res.tokens, byHead, { causal, current: state.head, onHover, onPick: (head) => this.ctx.store.set({ head, mode: "one" }) }));
     } else {
-      this.lines = attentionLines(res.tokens, byHead[state.head], { onHover });
+      this.lines = attentionLines(res.tokens, byHead[state.head], { causal, onHover });
       this.attnEl.append(this.lines.el);
     }
   }
 
   async drawPlot(state) {
-    const pts = this.result?.points;
-    if (!pts) {
-      fill(this.plotEl, h("div", { class: "muted" }, "The server returned no layout points for this input."));
+    const problem = this.placementProblem(state);
+    if (problem) {
+      this.showPlacement(problem);
       return;
     }
+    const pts = this.result.points;
     const spec = { layer: pts.layer ?? state.layer, head: pts.head ?? state.head, method: pts.method, dim: pts.dim };
     try {
       await this.plot.load(spec);
     } catch (e) {
-      fill(this.plotEl, errorBox(e, `Could not load the stored ${this.ctx.layouts.label(spec.method)} ${spec.dim}-D layout of ${headLabel(spec.layer, spec.head)}`));
+      this.showPlacement(errorBox(e, `Could not load the stored ${this.layoutLabel(spec)} layout of ${headLabel(spec.layer, spec.head)}`));
       return;
     }
+    clear(this.placement);
+    this.plotEl.hidden = false;
     const tokens = this.result.tokens;
     const labels = tokens.map(tokenLabel);
     const overlay = (side, coords) => ({
@@ -192,6 +201,37 @@ export class LiveView extends View {
     this.plotEl.dataset.overlay = String(pts.queries.length + pts.keys.length);
   }
 
+  layoutLabel({ method, dim }) {
+    return `${this.ctx.layouts.label(method)} ${dim}-D`;
+  }
+
+  /**
+   * Why the answer cannot be drawn in the layout on screen, as a message box, or null: the
+   * server's reason when the layout cannot place new points, or a placement in another layout.
+   */
+  placementProblem(state) {
+    const res = this.result;
+    const pts = res?.points;
+    const title = `${this.layoutLabel(state)} cannot place ${this.isImage ? "your image" : "your text"}`;
+    let why = null;
+    if (!pts) why = res?.placement?.error || "The server returned no layout points for this input.";
+    else if (pts.method !== state.method || pts.dim !== state.dim) {
+      why = `The server placed it in ${this.layoutLabel(pts)} instead, which is not the layout on screen, so it is not drawn.`;
+    }
+    if (!why) return null;
+    const box = errorBox({ detail: why }, title);
+    box.classList.add("info", "placement-error");
+    return box;
+  }
+
+  /** A message where the plot would be: the plot is emptied, so no other layout stays on screen. */
+  showPlacement(message) {
+    this.plot.purge();
+    this.plotEl.hidden = true;
+    delete this.plotEl.dataset.overlay;
+    fill(this.placement, message);
+  }
+
   extraTooltip(extra, index) {
     const t = this.result.tokens[index];
     return h("div", { class: "tip" },
@@ -207,7 +247,7 @@ export class LiveView extends View {
       ...layerHeadSelects(this.ctx.atlas, state, set),
       headModeSwitch(state, set),
       h("span", { class: "grow" }),
-      pts ? h("span", { class: "muted small" }, `Layout: this head's stored ${this.ctx.layouts.label(pts.method)} ${pts.dim}-D`) : null,
+      pts ? h("span", { class: "muted small placed" }, `Placed in ${this.layoutLabel(pts)}${pts.how ? ` by ${pts.how}` : ""}${Number.isFinite(pts.seconds) ? ` in ${duration(pts.seconds)}` : ""}`) : null,
     );
   }
 

@@ -7,7 +7,8 @@
 import * as api from "./api.js";
 import { clear, fill, errorBox, fmt, h, headKey, headLabel, loading, notBuilt, painted } from "./dom.js";
 import { colourModes, legendHTML, markerColour, rgbaArray } from "./encodings.js";
-import { BG, CELL_LABEL, LINE, MATCH, OUTLINE, parseColour } from "./theme.js";
+import { kvColumns, kvEdges, kvHeads } from "./kv.js";
+import { BG, CELL_LABEL, KV_EDGE, LINE, MATCH, OUTLINE, parseColour } from "./theme.js";
 import { View } from "./view.js";
 
 const POINT_BUDGET = 300000; // points in the whole matrix: 2000 per head up to 12 x 12 heads
@@ -22,7 +23,9 @@ export class MatrixView extends View {
     this.plot = h("canvas", { class: "matrix-plot" });
     this.grid = h("div", { class: "matrix-grid" });
     this.stage.append(this.plot, this.grid);
-    this.body = h("div", { class: "matrix-body" }, this.stage);
+    this.band = h("div", { class: "kv-band", hidden: true }); // grouped-query attention: heads by key/value head
+    this.sheet = h("div", { class: "matrix-sheet" }, this.band, this.stage);
+    this.body = h("div", { class: "matrix-body" }, this.sheet);
     this.el.append(this.toolbar, this.body);
     this.hoverCard = h("div", { class: "card hover-card" }, h("div", { class: "muted" }, "Hover a head for its scores; click it to open it."));
     this.legend = h("div", { class: "legend" });
@@ -90,20 +93,21 @@ export class MatrixView extends View {
     const key = this.loadKey;
     const total = layers * heads;
     const label = this.ctx.layouts.label(method);
-    const title = `${label} 2-D · ${layers} layers × ${heads} heads`;
+    const kv = kvHeads(this.atlas);
+    const title = `${label} 2-D · ${layers} layers × ${heads} heads${kv < heads ? ` sharing ${kv} key/value heads` : ""}`;
     fill(this.toolbar, h("div", { class: "title" }, title));
     let wait = null;
     if (!quiet) {
       wait = loading(`Loading ${total} heads…`);
       this.body.prepend(wait.el);
-      this.stage.hidden = true;
+      this.sheet.hidden = true;
     }
     const t0 = performance.now();
     const layout = this.ctx.layouts.key(method, 2);
     if (this.atlas.projections && (layout === null || this.atlas.projections[layout] === undefined)) {
       wait?.el.remove();
       this.data = null;
-      this.stage.hidden = true;
+      this.sheet.hidden = true;
       this.body.querySelector(".error-box")?.remove();
       this.body.prepend(notBuilt(this.atlas, method, label, 2));
       this.loadKey = null;
@@ -120,13 +124,14 @@ export class MatrixView extends View {
       this.data.prepareMs = performance.now() - t1;
       wait?.el.remove();
       this.body.querySelector(".error-box")?.remove();
-      this.stage.hidden = false;
+      this.sheet.hidden = false;
+      this.renderBand();
       await this.draw();
     } catch (e) {
       if (key !== this.loadKey) return;
       wait?.el.remove();
       this.data = null;
-      this.stage.hidden = true;
+      this.sheet.hidden = true;
       this.body.querySelector(".error-box")?.remove();
       this.body.prepend(errorBox(e, `Could not load the ${label} matrix`));
       this.loadKey = null;
@@ -177,13 +182,15 @@ export class MatrixView extends View {
     return out;
   }
 
+  /** The cell size, the matrix's size, and the height its body may take before it scrolls. */
   size() {
     const { layers, heads } = this.data;
     const availW = Math.max(320, this.body.clientWidth - 8);
-    const availH = Math.max(320, window.innerHeight - this.body.getBoundingClientRect().top - 40);
+    const bodyH = Math.max(320, window.innerHeight - this.body.getBoundingClientRect().top - 40);
+    const availH = bodyH - this.band.offsetHeight;
     // Fill the width; small models also fit the height, big ones scroll rather than shrink below 56 px.
     const cell = Math.max(56, Math.min(240, Math.floor(availW / heads), Math.max(Math.floor(availH / layers), Math.floor(availW / heads / 1.6))));
-    return { cell, width: cell * heads, height: cell * layers };
+    return { cell, width: cell * heads, height: cell * layers, bodyH };
   }
 
   /** The matrix as plotly scattergl traces on one pair of axes: used for PNG/SVG export. */
@@ -227,14 +234,17 @@ export class MatrixView extends View {
   async draw() {
     if (!this.data) return;
     const d = this.data;
-    const { width, height, cell } = this.size();
+    const { width, height, cell, bodyH } = this.size();
     const t0 = performance.now();
     const matches = this.paint(width, height, cell);
+    this.body.style.maxHeight = `${bodyH}px`; // a tall matrix scrolls inside the view, under its key/value band
     this.stage.style.width = `${width}px`;
     this.stage.style.height = `${height}px`;
     this.grid.style.gridTemplateColumns = `repeat(${d.heads}, ${cell}px)`;
     this.grid.style.gridTemplateRows = `repeat(${d.layers}, ${cell}px)`;
     this.grid.classList.toggle("compact", cell < 84);
+    this.band.style.width = `${width}px`;
+    this.band.style.gridTemplateColumns = `repeat(${this.band.childElementCount}, 1fr)`;
     this.renderGrid();
     this.el.dataset.matches = String(matches);
     this.el.dataset.points = String(d.qx.length + d.kx.length);
@@ -301,11 +311,23 @@ export class MatrixView extends View {
     return matches;
   }
 
+  /** One segment per key/value head above the columns of the query heads that share it. */
+  renderBand() {
+    const groups = kvColumns(this.atlas);
+    this.band.hidden = !groups.length;
+    fill(this.band, ...groups.map((g) => h("div", {
+      class: "kv-seg",
+      dataset: { kv: g.kv },
+      title: `Query heads ${g.first}–${g.last} share key/value head ${g.kv}`,
+    }, `KV ${g.kv} · H${g.first}–H${g.last}`)));
+  }
+
   renderGrid() {
     if (!this.data) return;
     const d = this.data;
     const state = this.ctx.store.get();
     const quality = this.atlas.quality?.[this.ctx.layouts.key(state.method, 2)] || {};
+    const groupStarts = kvEdges(this.atlas);
     clear(this.grid);
     for (let layer = 0; layer < d.layers; layer++) {
       for (let head = 0; head < d.heads; head++) {
@@ -314,7 +336,7 @@ export class MatrixView extends View {
         const pending = d.missingCells[c];
         const selected = state.layer === layer && state.head === head;
         const cell = h("button", {
-          class: `cell${pending ? " pending" : ""}${selected ? " current" : ""}`,
+          class: `cell${pending ? " pending" : ""}${selected ? " current" : ""}${groupStarts.has(head) ? " kv-start" : ""}`,
           dataset: { layer, head },
           title: `${headLabel(layer, head)}${q !== undefined ? ` · knn recall@10 ${fmt(q, 2)}` : ""}${pending ? " · not computed yet" : ""}`,
           onclick: () => this.ctx.store.set({ view: "head", layer, head }, { push: true }),
@@ -362,7 +384,11 @@ export class MatrixView extends View {
       }
     }
     const cellLines = [];
-    for (let i = 1; i < d.heads; i++) cellLines.push({ type: "line", x0: i, x1: i, y0: 0, y1: d.layers, line: { color: LINE, width: 1 } });
+    const groupStarts = kvEdges(this.atlas);
+    for (let i = 1; i < d.heads; i++) {
+      const edge = groupStarts.has(i);
+      cellLines.push({ type: "line", x0: i, x1: i, y0: 0, y1: d.layers, line: { color: edge ? KV_EDGE : LINE, width: edge ? 1.5 : 1 } });
+    }
     for (let i = 1; i < d.layers; i++) cellLines.push({ type: "line", y0: i, y1: i, x0: 0, x1: d.heads, line: { color: LINE, width: 1 } });
     const { width, height } = this.size();
     const layout = {

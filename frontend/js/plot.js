@@ -255,7 +255,11 @@ export class HeadPlot {
 
   /** Where a point is drawn, in client pixels (2-D layouts), e.g. to hover it from a test. */
   pixelOf(row) {
-    const [x, y] = this.coordsOfRow(row);
+    return this.pixelAt(this.coordsOfRow(row));
+  }
+
+  /** Where layout coordinates [x, y] are drawn, in client pixels (2-D layouts). */
+  pixelAt([x, y]) {
     const { xaxis, yaxis } = this.el._fullLayout;
     const r = this.el.getBoundingClientRect();
     return { x: r.left + xaxis._offset + xaxis.l2p(x), y: r.top + yaxis._offset + yaxis.l2p(y) };
@@ -280,6 +284,7 @@ export class HeadPlot {
 
   purge() {
     this.ring.hidden = true;
+    this.figure = null;
     window.Plotly?.purge(this.el);
     this.bound = false;
   }

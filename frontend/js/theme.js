@@ -14,6 +14,7 @@ export const PLOT_GRID = "#1c222a";
 export const PLOT_TICKS = "#6b7682";
 export const HOVER_BG = "#161b22";
 export const CELL_LABEL = "#9aa5b1";
+export const KV_EDGE = "#6a7a90"; // the matrix's line between groups of heads that share keys
 export const WHITE = "#ffffff";
 export const OUTLINE = "#111111"; // the edge of a highlighted point
 export const SHADE = "#06080c"; // darkens what an image patch does not attend to
@@ -58,4 +59,4 @@ export function withAlpha(colour, alpha) {
 
 /** The CSS an exported SVG carries, so that it reads as on screen without the page's stylesheet. */
 export const SVG_EXPORT_CSS = `text{font:13px ${FONT};fill:${TEXT}} .col-head{font-size:11px;letter-spacing:.6px}`
-  + ` .col-head.q{fill:${Q}} .col-head.k{fill:${K}} .special{fill:${FAINT}} .focus{font-weight:700;fill:${WHITE}}`;
+  + ` .col-head.q{fill:${Q}} .col-head.k{fill:${K}} .special{fill:${FAINT}} .masked{fill:${FAINT};opacity:.45} .focus{font-weight:700;fill:${WHITE}}`;

@@ -3,28 +3,41 @@ Chromium driven by Playwright (the system Chromium; Playwright never downloads a
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 
+from qkatlas.manifest import read_manifest
 from qkatlas.serve import serve_in_thread
+from qkatlas.store import AtlasWriter
 
 from ..conftest import CHROMIUM
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 VIEWPORT = {"width": 1440, "height": 900}
+BENCH = Path(__file__).parents[2] / "bench"
 
 
 def running_server(settings):
     return serve_in_thread(settings, lifespan="off")
 
 
+def synthetic_atlas(folder: Path, **size) -> Path:
+    """bench/synthetic.py's builder: the one synthetic atlas of the benchmarks and tests."""
+    spec = importlib.util.spec_from_file_location("bench_synthetic", BENCH / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.synthetic_atlas(folder, **size)
+
+
 @pytest.fixture(scope="session")
-def e2e_atlases(tiny_text_atlas, tiny_image_atlas) -> dict[str, str]:
-    return {"text": tiny_text_atlas.name, "image": tiny_image_atlas.name}
+def e2e_atlases(tiny_text_atlas, tiny_bert_atlas, tiny_image_atlas) -> dict[str, str]:
+    """Causal text (tiny GPT-2), bidirectional text (tiny BERT) and images (tiny ViT)."""
+    return {"text": tiny_text_atlas.name, "bert": tiny_bert_atlas.name, "image": tiny_image_atlas.name}
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +81,17 @@ def page(browser_context):
     yield page
     page.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def gqa_server(settings, tmp_path_factory):
+    """A server over a synthetic atlas of SmolLM2's shape: 30 layers of 9 query heads that
+    share 3 key/value heads, causal. Yields its URL and the atlas id."""
+    data = tmp_path_factory.mktemp("gqa")
+    atlas = synthetic_atlas(data / "synthetic-30x9", layers=30, heads=9, tokens=600)
+    AtlasWriter(atlas).write_manifest(read_manifest(atlas).model_copy(update={"kv_heads": 3}))
+    with running_server(settings.with_(data_dir=data)) as url:
+        yield url, atlas.name
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_theme_colours_match_the_css_custom_properties(page, server, e2e_atlases
     pairs = page.evaluate("""async () => {
         const t = await import('./js/theme.js');
         const css = getComputedStyle(document.documentElement);
-        const named = {bg: t.BG, text: t.TEXT, faint: t.FAINT, line: t.LINE, q: t.Q, k: t.K};
+        const named = {bg: t.BG, text: t.TEXT, faint: t.FAINT, line: t.LINE, q: t.Q, k: t.K, 'kv-edge': t.KV_EDGE};
         return Object.entries(named).map(([name, colour]) => [name, css.getPropertyValue('--' + name).trim(), colour]);
     }""")
     assert [(name, css.lower()) for name, css, _ in pairs] == [(name, colour.lower()) for name, _, colour in pairs]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
 from .builds import layout_heads, write_heads
@@ -77,3 +78,12 @@ def test_every_state_field_survives_a_reload(page, scratch_server):
     page.locator("#view-tabs [data-view=live]").click()
     assert page.locator(".live-form textarea").input_value() == chosen["text"]
     wait_drawn(page, "live", timeout=60_000)
+    heads = page.evaluate(f"fetch('api/atlases/{atlas.name}').then(r => r.json())")["heads"]
+    assert page.locator(".live-right canvas.heatmap").count() == heads  # mode=all: every head of the layer
+    answer = httpx.post(f"{url}/api/attention", timeout=60, json={
+        "atlas": atlas.name, "text": chosen["text"], "layer": 1, "head": 2, "method": "umap", "dim": 3}).json()
+    if answer["points"] is None:  # the layout on screen cannot place it: the page says why
+        assert page.locator(".placement-error .error-detail").inner_text() == answer["placement"]["error"]
+    else:
+        assert page.locator(".live-plot").get_attribute("data-overlay") == str(2 * len(answer["tokens"]))
+        assert page.locator(".view-live .toolbar .placed").inner_text().startswith("Placed in UMAP 3-D")

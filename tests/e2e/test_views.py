@@ -11,6 +11,7 @@ import pytest
 
 from .builds import layout_heads, write_heads
 from .pages import drawn_count, open_view, screenshot, wait_drawn
+from .pixels import along, canvas_rgb, pixels_at, plot_pixels, screen_rgb, theme
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]  # one browser, one worker
 
@@ -139,8 +140,16 @@ def test_search_highlights_every_occurrence_in_head_and_matrix(page, server, api
     before = drawn_count(page, "head")
     page.locator("#search").fill("the")
     page.wait_for_function(f"document.querySelector('#search-count').dataset.count === '{int(mask.sum())}'")
+    items = len(set(np.array(api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]["item"])[mask]))
+    assert page.locator("#search-count").inner_text() == f"{int(mask.sum())} in {items}"
     assert page.locator(".view-head").get_attribute("data-matches") == str(2 * int(mask.sum()))
     assert drawn_count(page, "head") == before  # highlighting does not reload the head
+    # every match is drawn on top, in the match colour, where its point lies
+    colours = theme(page)
+    plot = page.locator(".head-plot")
+    img = screen_rgb(plot)
+    xy = plot_pixels(page, plot)[np.r_[mask, mask]]
+    assert np.abs(pixels_at(img, xy) - colours["MATCH"]).max(axis=1).mean() < 12
     page.locator("#view-tabs [data-view=matrix]").click()
     wait_drawn(page, "matrix")
     res = api.get(f"/api/atlases/{atlas}/matrix", params={"method": "pca", "dim": 2, "max_points": 2000})
@@ -148,6 +157,12 @@ def test_search_highlights_every_occurrence_in_head_and_matrix(page, server, api
     tokens = int(res.headers["X-Tokens"]) if "X-Tokens" in res.headers else api.get(f"/api/atlases/{atlas}").json()["tokens"]
     cells = int(res.headers["X-Layers"]) * int(res.headers["X-Heads"])
     assert page.locator(".view-matrix").get_attribute("data-matches") == str(int(mask[rows % tokens].sum()) * cells)
+    canvas = canvas_rgb(page.locator(".view-matrix canvas"))
+    d = page.evaluate("""() => { const d = qkatlas.current.data, c = document.querySelector('.view-matrix canvas');
+        return {unit: c.width / d.heads, x: [...d.qx, ...d.kx], y: [...d.qy, ...d.ky], tok: [...d.qTok, ...d.kTok]}; }""")
+    matched = mask[np.array(d["tok"])]
+    xy = np.c_[d["x"], d["y"]][matched] * d["unit"]
+    assert np.abs(pixels_at(canvas, xy) - colours["MATCH"]).max(axis=1).max() < 16
     screenshot(page, "matrix-search")
 
 
@@ -157,6 +172,8 @@ def test_regex_search_counts_like_the_token_table(page, server, api, e2e_atlases
     expected = sum(bool(re.search("^ba", search_text(t), re.I)) for t in texts)
     open_view(page, server, "matrix", atlas=atlas, search="^ba")
     page.wait_for_function(f"document.querySelector('#search-count').dataset.count === '{expected}'")
+    assert page.locator("#search-count").inner_text().startswith(f"{expected} in ")
+    assert page.locator("#search").input_value() == "^ba"
 
 
 def test_url_restores_the_same_view_after_reload(page, browser_context, server, api, e2e_atlases):
@@ -249,9 +266,12 @@ def test_image_head_view_colours_by_patch_row_and_hovers_a_thumbnail(page, serve
     assert {"patch row", "patch column", "image"} <= set(options)
     assert page.locator(".side-head .color-select").input_value() == "row"
     page.mouse.move(*point_pixel(page, token))
-    page.locator("#tooltip").wait_for(state="visible")
+    tip = page.locator("#tooltip")
+    tip.wait_for(state="visible")
     cols = api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]
-    if cols["row"][token] >= 0:
+    row, col = cols["row"][token], cols["col"][token]
+    assert tip.locator(".tip-head b").inner_text() == (f"patch r{row} c{col}" if row >= 0 else cols["text"][token])
+    if row >= 0:
         page.wait_for_function("document.querySelector('#tooltip img.patch-thumb')?.naturalWidth > 0")
     screenshot(page, "image-head")
 
@@ -271,35 +291,15 @@ def test_a_bad_url_parameter_shows_the_api_message(page, server, api, e2e_atlase
     assert "no-such-atlas" in page.locator(".error-box").inner_text()
 
 
-def test_your_text_is_placed_in_the_head_and_drawn_with_its_attention(page, server, api, e2e_atlases):
-    atlas = e2e_atlases["text"]
-    text = "The bank raised rates after the river flooded."
-    res = api.post("/api/attention", json={"atlas": atlas, "text": text, "layer": 1, "head": 2}).json()
-    n = len(res["tokens"])
-    open_view(page, server, atlas=atlas, view="live", layer=1, head=2)
-    page.locator(".live-form textarea").fill(text)
-    page.keyboard.press("Enter")
-    wait_drawn(page, "live", timeout=60_000)
-    assert page.locator(".live-plot").get_attribute("data-overlay") == str(2 * n)
-    assert page.locator(".live-right svg.attn-lines text.tok-q").count() == n
-    assert parse_qs(urlparse(page.url).query)["text"] == [text]
-    screenshot(page, "live-text")
-
-
-def test_export_downloads_the_plot(page, server, e2e_atlases):
-    open_view(page, server, "head", atlas=e2e_atlases["text"], view="head")
-    with page.expect_download() as png:
-        page.locator("#export-png").click()
-    assert png.value.suggested_filename.endswith(".png")
-    with page.expect_download() as svg:
-        page.locator("#export-svg").click()
-    assert svg.value.suggested_filename.endswith(".svg")
-
-
-def test_three_d_head_view_uses_scatter3d(page, server, e2e_atlases):
+def test_three_d_head_view_draws_queries_and_keys_in_3d(page, server, e2e_atlases):
     open_view(page, server, "head", atlas=e2e_atlases["text"], view="head", dim=3)
     types = page.evaluate("document.querySelector('.head-plot')._fullData.map(t => t.type)")
     assert types[:2] == ["scatter3d", "scatter3d"]
+    assert page.locator("#dim-picker .active").inner_text() == "3-D"
+    colours = theme(page)
+    pixels = screen_rgb(page.locator(".head-plot")).reshape(-1, 3)
+    for side in ("Q", "K"):
+        assert np.sum(along(pixels, colours["BG"], colours[side]) >= 0.5) > 300, f"no {side} points on screen"
     screenshot(page, "head-3d")
 
 
@@ -343,3 +343,49 @@ def test_real_model_matrix_head_and_sentence(page, server, api, minilm_atlas):
     labels = page.locator("svg.attn-lines text.tok-q").evaluate_all("els => els.map(e => e.textContent)")
     assert labels[0] == "[CLS]" and labels[-1] == "[SEP]"
     screenshot(page, "minilm-sentence")
+
+
+def line_ends(page) -> list[tuple[int, int]]:
+    """Every attention line drawn, as (query position, key position) from its two ends."""
+    ends = page.locator("svg.attn-lines g.lines line").evaluate_all(
+        "els => els.map(e => [Number(e.getAttribute('y1')), Number(e.getAttribute('y2'))])")
+    row = 22  # attention.js: one token per 22 px
+    return [(round((y1 - 26 - row / 2) / row), round((y2 - 26 - row / 2) / row)) for y1, y2 in ends]
+
+
+def test_sentence_view_of_a_causal_model_says_so_and_draws_no_line_to_a_later_token(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    assert api.get(f"/api/atlases/{atlas}").json()["causal"] is True
+    attention = np.array(api.get(f"/api/atlases/{atlas}/items/4/attention", params={"layer": 0, "head": 3}).json()["attention"])
+    n = len(attention)
+    open_view(page, server, "sentence", atlas=atlas, view="sentence", item=4, layer=0, head=3)
+    assert "causal" in page.locator(".view-sentence .causal-note").inner_text().lower()
+    assert page.locator("svg.attn-lines .col-head.k").text_content().lower() == "keys (causal)"
+    # every line of the sentence, no token picked: each goes to the query's own or an earlier key
+    drawn = line_ends(page)
+    assert drawn and all(key <= query for query, key in drawn)
+    assert sorted(drawn) == sorted((i, j) for i in range(n) for j in range(i + 1) if attention[i, j] > 0.01)
+    # a query in the middle: its lines reach only back, the later keys are shown masked
+    middle = n // 2
+    page.locator(f"svg.attn-lines text.tok-q[data-position='{middle}']").hover()
+    assert {key for _, key in line_ends(page)} <= set(range(middle + 1))
+    masked = page.locator("svg.attn-lines text.tok-k.masked").evaluate_all("els => els.map(e => Number(e.dataset.position))")
+    assert masked == list(range(middle + 1, n))
+    assert "masked (causal)" in page.locator(".view-sentence .status-line").inner_text()
+    # the attention matrix shows the masked half as the page, not as a weight of 0
+    colours = theme(page)
+    matrix = canvas_rgb(page.locator(".view-sentence canvas.heatmap"))
+    cell = matrix.shape[0] / n
+    above = matrix[int(0.5 * cell), int((n - 0.5) * cell)]  # query 0, key n-1
+    assert np.abs(above - colours["BG"]).max() <= 1
+    screenshot(page, "sentence-causal")
+
+
+def test_sentence_view_of_a_bidirectional_model_draws_lines_both_ways(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["bert"]
+    assert api.get(f"/api/atlases/{atlas}").json()["causal"] is False
+    open_view(page, server, "sentence", atlas=atlas, view="sentence", item=4, layer=0, head=1)
+    assert page.locator(".view-sentence .causal-note").count() == 0
+    assert page.locator("svg.attn-lines .col-head.k").text_content().lower() == "keys"
+    assert any(key > query for query, key in line_ends(page))
+    assert page.locator("svg.attn-lines text.masked").count() == 0
