@@ -6,6 +6,11 @@ Ties are broken by the lower row, so an answer is the same as a full stable sort
 
 A head's points are `2 * tokens` rows, queries then keys; a point is named (token, side) with
 side "query" or "key", and a neighbour is (token, side, score).
+
+Causal models: a query never sees the later keys of its own item, so ranking by attention
+leaves those out (`causal_hidden`). Keys of other items are ranked by the score the softmax
+would give them if they were in the query's context: no forward pass puts them there, but
+that score is what "this query looks for" means across a corpus.
 """
 
 from __future__ import annotations
@@ -33,14 +38,29 @@ def attention_scores(x: np.ndarray, others: np.ndarray, scaling: float) -> np.nd
     return (others @ x) * np.float32(scaling)
 
 
-def by_attention(x: np.ndarray, others: np.ndarray, scaling: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k rows of `others` that `x` scores highest: (rows, scores), highest first.
+def by_attention(x: np.ndarray, others: np.ndarray, scaling: float, k: int,
+                 hidden: range = range(0)) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of `others` that `x` scores highest, rows in `hidden` left out: (rows, scores),
+    highest first.
 
     For a query, `others` are every key of the corpus; for a key, every query.
     """
     scores = attention_scores(x, others, scaling)
-    rows = top_k(scores, k, largest=True)
+    scores[hidden.start:hidden.stop] = -np.inf  # ranked last, and cut off below
+    rows = top_k(scores, min(k, len(scores) - len(hidden)), largest=True)
     return rows, scores[rows]
+
+
+def causal_hidden(token: int, side: str, item_start: int, item_stop: int) -> range:
+    """The rows a causal mask hides from `token`'s query or key; its item holds the token rows
+    item_start..item_stop-1, in position order (as the store keeps them).
+
+    A query sees the keys of its own item up to its own position, so the later ones are hidden;
+    a key is seen by the queries from its own position on, so the earlier ones are hidden.
+    """
+    if not item_start <= token < item_stop:
+        raise ValueError(f"token {token} is not in its item's rows {item_start}..{item_stop - 1}")
+    return range(token + 1, item_stop) if side == "query" else range(item_start, token)
 
 
 def distances(X: np.ndarray, row: int) -> np.ndarray:
@@ -64,11 +84,13 @@ def nearest(X: np.ndarray, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 Found = list[tuple[int, str, float]]
 
 
-def attention_neighbours(q: np.ndarray, k: np.ndarray, scaling: float, token: int, side: str, count: int) -> Found:
+def attention_neighbours(q: np.ndarray, k: np.ndarray, scaling: float, token: int, side: str, count: int,
+                         hidden: range = range(0)) -> Found:
     """q, k (tokens, head_dim): for a query, the `count` keys it scores highest; for a key, the
-    queries scoring it highest. [(token, side, q·k × scaling)], highest first."""
+    queries scoring it highest; rows in `hidden` (`causal_hidden`) left out.
+    [(token, side, q·k × scaling)], highest first."""
     x, others, other = (q[token], k, "key") if side == "query" else (k[token], q, "query")
-    rows, scores = by_attention(x, others, scaling, count)
+    rows, scores = by_attention(x, others, scaling, count, hidden)
     return [(int(r), other, float(s)) for r, s in zip(rows, scores)]
 
 

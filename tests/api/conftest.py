@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qkatlas.api.app import create_app
+from qkatlas.build import build
 from qkatlas.serve import serve_in_thread
 from qkatlas.settings import Settings
 
@@ -33,6 +35,21 @@ def gpt2(atlases) -> str:
 @pytest.fixture(scope="session")
 def vit(atlases) -> str:
     return f"/api/atlases/{atlases['vit'].name}"
+
+
+@pytest.fixture(scope="session")
+def grouped(settings, tmp_path_factory) -> tuple[TestClient, Path]:
+    """A client on its own data dir holding tiny-llama (random init, grouped-query attention:
+    4 query heads share 2 key/value heads) on 12 default sentences, PCA 2-D."""
+    local = settings.with_(data_dir=tmp_path_factory.mktemp("grouped"))
+    path = build(local, "tiny-llama", "default", limit=12, methods=["pca"], dims=[2])
+    manifest = json.loads((path / "manifest.json").read_text())
+    if manifest.get("kv_heads") is None:
+        # Builds that predate the manifest's kv_heads field leave it out: write what the
+        # catalog's model config says (num_key_value_heads = 2).
+        (path / "manifest.json").write_text(json.dumps({**manifest, "kv_heads": 2}))
+    with TestClient(create_app(local)) as c:
+        yield c, path
 
 
 @pytest.fixture

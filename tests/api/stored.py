@@ -36,3 +36,17 @@ def item_rows(atlas: Path, item: int) -> np.ndarray:
     import pyarrow.parquet as pq
 
     return np.flatnonzero(pq.read_table(atlas / "tokens.parquet").column("item").to_numpy() == item)
+
+
+def causally_seen(atlas: Path, token: int, side: str) -> np.ndarray:
+    """bool (tokens,): for a query, the keys it may attend to; for a key, the queries that may
+    attend to it. Every token of other items, and of its own item those at or before (for a
+    query) or at or after (for a key) its position; every token at all in a bidirectional atlas."""
+    import pyarrow.parquet as pq
+
+    tokens = pq.read_table(atlas / "tokens.parquet")
+    item, position = tokens.column("item").to_numpy(), tokens.column("position").to_numpy()
+    if not manifest(atlas)["causal"]:
+        return np.ones(len(item), dtype=bool)
+    later = position > position[token] if side == "query" else position < position[token]
+    return ~((item == item[token]) & later)

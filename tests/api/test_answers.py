@@ -11,13 +11,12 @@ from PIL import Image
 
 from qkatlas.api.answers.atlases import summary
 from qkatlas.api.answers.items import item_attention_answer
-from qkatlas.api.answers.live import pca_place
 from qkatlas.api.registry import AtlasRegistry
 from qkatlas.errors import InvalidInput, TooLarge
 from qkatlas.item_attention import every_layer_attention, item_attention
 from qkatlas.live_input import check_text, read_image
 from qkatlas.manifest import ImageBlock
-from qkatlas.neighbours import attention_neighbours, distance_neighbours
+from qkatlas.neighbours import attention_neighbours, causal_hidden, distance_neighbours
 from qkatlas.patches import patch_cell, patch_positions, patch_thumbnail
 
 # ---------------------------------------------------------------------------------------
@@ -74,14 +73,39 @@ def test_distance_neighbours_name_rows_as_tokens_and_sides_without_the_point_its
     assert distance_neighbours(points, token=2, side="key", count=1) == [(2, "query", 10.0)]
 
 
+# Causal: two items, rows 0..2 (positions 0..2) and rows 3..4 (positions 0..1), head_dim 1, scaling 1.
+
+
+def test_causal_mask_hides_later_keys_from_a_query_and_earlier_queries_from_a_key():
+    assert causal_hidden(1, "query", 0, 3) == range(2, 3)
+    assert causal_hidden(0, "query", 0, 3) == range(1, 3)
+    assert causal_hidden(4, "query", 3, 5) == range(5, 5)  # the last token sees its whole item
+    assert causal_hidden(4, "key", 3, 5) == range(3, 4)
+    assert causal_hidden(3, "key", 3, 5) == range(3, 3)  # the first key is seen by every query of its item
+    with pytest.raises(ValueError):
+        causal_hidden(5, "query", 3, 5)
+
+
+def test_causal_attention_neighbours_of_a_query_skip_its_own_later_keys_but_rank_other_items():
+    q = np.ones((5, 1), dtype=np.float32)
+    k = np.array([[1.0], [2.0], [9.0], [3.0], [0.0]], dtype=np.float32)  # key 2, the best, is later than query 1
+    hidden = causal_hidden(1, "query", 0, 3)
+    assert attention_neighbours(q, k, 1.0, 1, "query", 10, hidden) == \
+        [(3, "key", 3.0), (1, "key", 2.0), (0, "key", 1.0), (4, "key", 0.0)]
+    assert attention_neighbours(q, k, 1.0, 1, "query", 10)[0] == (2, "key", 9.0)  # unmasked, it would lead
+
+
+def test_causal_attention_neighbours_of_a_key_skip_its_own_earlier_queries():
+    q = np.array([[5.0], [1.0], [2.0], [0.0], [1.0]], dtype=np.float32)  # query 0, the best, is earlier than key 1
+    k = np.full((5, 1), 2.0, dtype=np.float32)
+    hidden = causal_hidden(1, "key", 0, 3)
+    assert attention_neighbours(q, k, 1.0, 1, "key", 2, hidden) == [(2, "query", 4.0), (1, "query", 2.0)]
+    assert attention_neighbours(q, k, 1.0, 1, "key", 10, hidden) == \
+        [(2, "query", 4.0), (1, "query", 2.0), (4, "query", 2.0), (3, "query", 0.0)]
+
+
 # ---------------------------------------------------------------------------------------
-# live placement and input checks
-
-
-def test_pca_place_centres_then_projects_on_the_components():
-    X = np.array([[1.0, 2.0], [3.0, 4.0]])
-    np.testing.assert_array_equal(pca_place(X, np.eye(2), np.array([1.0, 1.0])), [[0.0, 1.0], [2.0, 3.0]])
-    np.testing.assert_array_equal(pca_place(X, np.array([[0.0, 1.0]]), np.zeros(2)), [[2.0], [4.0]])
+# live input checks
 
 
 def png_bytes(size, mode="RGB", colour=(200, 30, 30)) -> bytes:

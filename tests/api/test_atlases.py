@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -30,12 +31,16 @@ def test_detail_adds_quality_image_scaling_versions(client, atlases, gpt2, vit):
     assert set(a["quality"]["pca-2d"]) == {f"L{l:02d}H{h:02d}" for l in range(2) for h in range(4)}
     assert 0 <= a["quality"]["pca-2d"]["L01H02"]["trustworthiness@10"] <= 1
     assert a["image"] is None and a["scaling"] == manifest(atlases["gpt2"])["scaling"]
-    assert a["versions"]["qkatlas"] and a["created"]
+    m = manifest(atlases["gpt2"])
+    assert a["versions"] == m["versions"] and a["versions"]["qkatlas"] and a["created"] == m["created"]
+    stored = json.loads((atlases["gpt2"] / "projections" / "pca-3d" / "L01H02.json").read_text())
+    assert a["quality"]["pca-3d"]["L01H02"] == stored["quality"]
     assert client.get(vit).json()["image"] == {"size": 64, "patch": 16, "grid": 4, "prefix_tokens": 1}
 
 
 def test_unknown_atlas_is_404_naming_the_atlases_there_are(client, atlases):
-    assert client.get("/api/atlases/a%2Fb").status_code == 404
+    r = client.get("/api/atlases/a%2Fb")  # a/b: no route has that shape
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
     for name in ("nope", "...", ".hidden", "a%00b", "x" * 300):
         r = client.get(f"/api/atlases/{name}")
         assert r.status_code == 404, name
@@ -89,15 +94,15 @@ def test_table_errors(client, gpt2):
 def test_an_atlas_copied_in_while_serving_is_found(scratch, atlases):
     c, copy = scratch
     late = copy.parent / atlases["bert"].name
-    assert c.get(f"/api/atlases/{late.name}").status_code == 404
+    r = c.get(f"/api/atlases/{late.name}")
+    assert r.status_code == 404 and r.json()["detail"] == f"unknown atlas {late.name!r}; available atlases: {copy.name}"
     shutil.copytree(atlases["bert"], late)
-    assert c.get(f"/api/atlases/{late.name}").status_code == 200
-    assert late.name in [a["id"] for a in c.get("/api/atlases").json()]
+    body = c.get(f"/api/atlases/{late.name}").json()
+    assert body["id"] == late.name and body["model"]["id"] == "tiny-bert"
+    assert [a["id"] for a in c.get("/api/atlases").json()] == sorted([copy.name, late.name])
 
 
 def test_a_rewritten_manifest_is_read_again(scratch):
-    import json
-
     c, copy = scratch
     url = f"/api/atlases/{copy.name}"
     assert c.get(url).json()["created"] != "later"

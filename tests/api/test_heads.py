@@ -1,8 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
 from qkatlas.layout import Layout
-from .stored import manifest, stored_joint_cloud, stored_projection, stored_vectors
+from .stored import causally_seen, manifest, stored_joint_cloud, stored_projection, stored_vectors
 
 # ---------------------------------------------------------------------------------------
 # one head: metadata, points, norms
@@ -12,8 +14,10 @@ def test_head_info_lists_layouts_and_the_joint_transform(client, atlases, gpt2):
     body = client.get(f"{gpt2}/heads/1/2").json()
     assert body["layer"] == 1 and body["head"] == 2
     assert set(body["projections"]) == {"pca-2d", "pca-3d"}
-    p = body["projections"]["pca-2d"]
-    assert len(p["params"]["explained_variance_ratio"]) == 2 and "knn_recall@10" in p["quality"]
+    for key, p in body["projections"].items():
+        stored = json.loads((atlases["gpt2"] / "projections" / key / "L01H02.json").read_text())
+        assert p == {name: stored[name] for name in ("params", "quality", "seconds", "points")}
+    assert len(body["projections"]["pca-2d"]["params"]["explained_variance_ratio"]) == 2
     with np.load(atlases["gpt2"] / "joint.npz") as z:
         assert body["joint"]["scale"] == pytest.approx(float(z["scale"][1, 2]))
         assert body["joint"]["translation_norm"] == pytest.approx(float(np.linalg.norm(z["translation"][1, 2])))
@@ -35,13 +39,16 @@ def test_points_json_is_the_same_array(client, atlases, gpt2):
     np.testing.assert_array_equal(np.asarray(body["points"], dtype=np.float32), stored)
 
 
-def test_points_etag_answers_304_and_differs_per_head(client, gpt2):
+def test_points_etag_answers_304_and_differs_per_head(client, atlases, gpt2):
     r = client.get(f"{gpt2}/heads/0/1/points")
     assert r.headers["cache-control"] == "public, max-age=3600"
     assert client.get(f"{gpt2}/heads/0/1/points", headers={"If-None-Match": r.headers["etag"]}).status_code == 304
     assert client.get(f"{gpt2}/heads/0/1/points", headers={"If-None-Match": '"other", ' + r.headers["etag"]}
                       ).status_code == 304
-    assert client.get(f"{gpt2}/heads/0/2/points", headers={"If-None-Match": r.headers["etag"]}).status_code == 200
+    other = client.get(f"{gpt2}/heads/0/2/points", headers={"If-None-Match": r.headers["etag"]})
+    assert other.status_code == 200 and other.headers["etag"] != r.headers["etag"]
+    np.testing.assert_array_equal(np.frombuffer(other.content, "<f4").reshape(-1, 2),
+                                  stored_projection(atlases["gpt2"], 0, 2))
 
 
 def test_norms_are_the_joint_space_norms(client, atlases, gpt2):
@@ -60,7 +67,7 @@ def test_a_projection_written_while_serving_is_served_at_once(scratch):
     r = c.get(base)
     assert r.status_code == 409 and "not computed yet" in r.json()["detail"]
     moved.rename(npy)
-    assert c.get(base).status_code == 200
+    np.testing.assert_array_equal(np.frombuffer(c.get(base).content, "<f4").reshape(-1, 2), np.load(npy))
 
 
 # ---------------------------------------------------------------------------------------
@@ -135,15 +142,26 @@ def neighbours(client, base, layer, head, **params):
     return r.json()
 
 
+def ranked_by_attention(atlas, layer, head, token, side) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, scores): every key a query may see (or query that may see a key), highest score first."""
+    q, k = stored_vectors(atlas, layer, head)
+    x, others = (q[token], k) if side == "query" else (k[token], q)
+    scores = (others @ x) * manifest(atlas)["scaling"][layer]
+    seen = np.flatnonzero(causally_seen(atlas, token, side))
+    rows = seen[np.argsort(-scores[seen], kind="stable")]
+    return rows, scores
+
+
 @pytest.mark.parametrize("layer,head,token", [(0, 1, 3), (1, 2, 40), (1, 0, 0)])
 def test_attention_neighbours_of_a_query_are_the_keys_it_scores_highest(client, atlases, gpt2, layer, head, token):
     q, k = stored_vectors(atlases["gpt2"], layer, head)
     scaling = manifest(atlases["gpt2"])["scaling"][layer]
-    scores = (k @ q[token]) * scaling
-    expected = np.argsort(-scores, kind="stable")[:10]
+    rows, scores = ranked_by_attention(atlases["gpt2"], layer, head, token, "query")
+    expected = rows[:10]
     body = neighbours(client, gpt2, layer, head, token=token, side="query", k=10, by="attention")
     got = body["neighbours"]
     assert body["token"]["token"] == token and body["token"]["side"] == "query" and body["by"] == "attention"
+    assert body["metric"] == "q·k × scaling (highest first; causal: later keys of its own item left out)"
     assert [n["token"] for n in got] == expected.tolist()
     assert all(n["side"] == "key" for n in got)
     np.testing.assert_allclose([n["score"] for n in got], scores[expected], rtol=1e-6)
@@ -210,9 +228,39 @@ def test_projection_neighbours_are_nearest_in_the_stored_layout(client, atlases,
 
 
 def test_k_larger_than_the_corpus_returns_every_candidate(client, atlases, gpt2):
+    bert = f"/api/atlases/{atlases['bert'].name}"
+    n = manifest(atlases["bert"])["tokens"]
+    assert len(neighbours(client, bert, 0, 0, token=1, k=1000)["neighbours"]) == n
     n = manifest(atlases["gpt2"])["tokens"]
-    assert len(neighbours(client, gpt2, 0, 0, token=1, k=1000)["neighbours"]) == n
+    hidden = (~causally_seen(atlases["gpt2"], 1, "query")).sum()
+    assert hidden > 0 and len(neighbours(client, gpt2, 0, 0, token=1, k=1000)["neighbours"]) == n - hidden
     assert len(neighbours(client, gpt2, 0, 0, token=1, k=1000, by="joint")["neighbours"]) == 2 * n - 1
+
+
+@pytest.mark.parametrize("item", [0, 7, 23])
+@pytest.mark.parametrize("side", ["query", "key"])
+def test_causal_attention_neighbours_never_cross_the_mask_for_any_token_of_an_item(client, atlases, gpt2, item, side):
+    """tiny-gpt2 is causal: a query never gets a later key of its own sentence, a key never an
+    earlier query of it; the ranking is the full one with only those left out."""
+    import pyarrow.parquet as pq
+
+    tokens = pq.read_table(atlases["gpt2"] / "tokens.parquet").to_pylist()
+    rows = [t["token"] for t in tokens if t["item"] == item]
+    for token in rows:
+        p = tokens[token]["position"]
+        body = neighbours(client, gpt2, 1, 3, token=token, side=side, k=1000, by="attention")
+        got = [n["token"] for n in body["neighbours"]]
+        own = [n["position"] for n in body["neighbours"] if n["item"] == item]
+        assert all(q <= p for q in own) if side == "query" else all(q >= p for q in own), (token, own)
+        assert len(own) == (p + 1 if side == "query" else len(rows) - p)  # every visible one is ranked
+        assert got == ranked_by_attention(atlases["gpt2"], 1, 3, token, side)[0].tolist()
+
+
+def test_bidirectional_attention_neighbours_rank_every_key_of_the_own_item(client, atlases):
+    base = f"/api/atlases/{atlases['bert'].name}"
+    body = neighbours(client, base, 0, 2, token=0, k=1000)
+    assert body["metric"] == "q·k × scaling (highest first)"
+    assert len(body["neighbours"]) == manifest(atlases["bert"])["tokens"]
 
 
 # ---------------------------------------------------------------------------------------

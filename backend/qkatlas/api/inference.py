@@ -2,7 +2,9 @@
 
 The only API module that touches torch (imported on first use, so a server that never runs
 live inference never loads it). Loading is slow, so a model stays loaded; a lock per model
-serialises its forward passes. Callers run these functions off the event loop.
+serialises its forward passes, and one lock serialises loading across models (random-init
+models seed torch's one global generator: two loads at once would interleave their draws and
+build other weights than the atlas's). Callers run these functions off the event loop.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class LiveModels:
         self._models: dict = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._loading = threading.Lock()
 
     def _lock(self, model_id: str) -> threading.Lock:
         with self._guard:
@@ -53,7 +56,8 @@ class LiveModels:
         if entry.id not in self._models:
             from ..capture.loader import load_model
 
-            self._models[entry.id] = load_model(entry, self.settings)
+            with self._loading:
+                self._models[entry.id] = load_model(entry, self.settings)
         return self._models[entry.id]
 
     def text(self, model_id: str, text: str) -> LiveCapture:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..layout import DIMS, METHODS
+
 
 def _example(example: dict, extra: str = "ignore") -> ConfigDict:
     return ConfigDict(extra=extra, json_schema_extra={"examples": [example]})
@@ -100,7 +102,7 @@ _SUMMARY_EXAMPLE = {
     "model": {"id": "tiny-gpt2", "label": "tiny GPT-2 (random init)", "family": "gpt2", "modality": "text",
               "random": True, "loader": "random", "source": "gpt2"},
     "corpus": {"id": "default", "modality": "text", "items": 24, "source": "bundled sentences"},
-    "layers": 2, "heads": 4, "head_dim": 16, "tokens": 256, "causal": True, "modality": "text",
+    "layers": 2, "heads": 4, "head_dim": 16, "kv_heads": 4, "tokens": 256, "causal": True, "modality": "text",
     "projections": {"pca-2d": 8, "pca-3d": 8}, "complete": {"pca-2d": True, "pca-3d": True}, "total_heads": 8,
 }
 
@@ -113,8 +115,10 @@ class AtlasSummary(BaseModel):
     layers: int
     heads: int
     head_dim: int
+    kv_heads: int = Field(description="key/value heads per layer: fewer than `heads` with grouped-query attention, "
+                                      "each shared by heads / kv_heads consecutive query heads")
     tokens: int
-    causal: bool
+    causal: bool = Field(description="a token attends to itself and earlier tokens of its item only")
     modality: str
     projections: dict[str, int] = Field(description='{"pca-2d": heads done, ...} for every layout started')
     complete: dict[str, bool]
@@ -163,12 +167,14 @@ class HeadInfo(BaseModel):
         "projections": {"pca-2d": {"params": {"explained_variance_ratio": [0.15, 0.12]},
                                    "quality": {"knn_recall@10": 0.19, "trustworthiness@10": 0.76, "sample": 512},
                                    "seconds": 0.008}},
-        "joint": {"scale": 1.07, "translation_norm": 2.4},
+        "joint": {"scale": 1.07, "translation_norm": 2.4}, "kv_head": 1, "kv_group": [2, 3],
     })
     layer: int
     head: int
     projections: dict[str, ProjectionInfo]
     joint: JointInfo
+    kv_head: int = Field(description="the key/value head whose keys this query head scores")
+    kv_group: list[int] = Field(description="the query heads sharing kv_head, this one included, in order")
 
 
 class Points(BaseModel):
@@ -226,11 +232,15 @@ class ItemAttention(BaseModel):
 
 
 class LiveText(BaseModel):
-    model_config = _example({"atlas": "tiny-gpt2__default-n24", "text": "The cat sat on the mat.", "layer": 0, "head": 1})
+    model_config = _example({"atlas": "tiny-gpt2__default-n24", "text": "The cat sat on the mat.", "layer": 0,
+                             "head": 1, "method": "pca", "dim": 2})
     atlas: str
     text: str
     layer: int | None = None
     head: int | None = None
+    method: str = Field("pca", description="the layout to place the input in, with layer and head",
+                        json_schema_extra={"enum": list(METHODS)})
+    dim: int = Field(2, ge=min(DIMS), le=max(DIMS), description="2 or 3")
 
 
 class LiveToken(BaseModel):
@@ -244,10 +254,18 @@ class LiveToken(BaseModel):
 class LivePoints(BaseModel):
     layer: int
     head: int
-    method: Literal["pca"]
-    dim: Literal[2]
-    queries: list[list[float]]
-    keys: list[list[float]]
+    method: str
+    dim: int
+    queries: list[list[float]] = Field(description="(n, dim): the input's queries in the stored layout")
+    keys: list[list[float]] = Field(description="(n, dim): the input's keys in the stored layout")
+    seconds: float = Field(description="time to place this head's points")
+    how: str = Field(description='how they were placed, e.g. "PCA projection"')
+
+
+class Placement(BaseModel):
+    model_config = _example({"error": "t-SNE layouts cannot place new points; layouts that can: PCA"})
+    error: str = Field(description="why the input was not placed: the layout cannot place new points, or is "
+                                   "not computed for this head yet")
 
 
 class LiveAttention(BaseModel):
@@ -255,7 +273,9 @@ class LiveAttention(BaseModel):
         "model": "tiny-gpt2", "atlas": "tiny-gpt2__default-n24",
         "tokens": [{"text": "Hi", "position": 0, "special": False, "row": -1, "col": -1}],
         "layers": 2, "heads": 4, "attention": [[[[1.0]]] * 4] * 2,
-        "points": {"layer": 0, "head": 1, "method": "pca", "dim": 2, "queries": [[0.1, 0.2]], "keys": [[0.3, -0.1]]},
+        "points": {"layer": 0, "head": 1, "method": "pca", "dim": 2, "queries": [[0.1, 0.2]], "keys": [[0.3, -0.1]],
+                   "seconds": 0.0001, "how": "PCA projection"},
+        "placement": None,
     })
     model: str
     atlas: str
@@ -263,6 +283,8 @@ class LiveAttention(BaseModel):
     layers: int
     heads: int
     attention: list[list[list[list[float]]]] = Field(description="[layers][heads][n][n], rounded to 6 decimals")
-    points: LivePoints | None = Field(description="the input's queries and keys placed in the atlas's PCA 2-D "
+    points: LivePoints | None = Field(description="the input's queries and keys placed in the stored method/dim "
                                                   "layout of (layer, head); null without layer and head, or when "
-                                                  "that layout is not computed yet")
+                                                  "that layout cannot place them (then `placement` says why)")
+    placement: Placement | None = Field(description="with layer and head: null when placed, else why not; never "
+                                                    "placed in another layout instead")

@@ -105,6 +105,36 @@ class ServedAtlas:
         offsets = self._atlas.item_offsets
         return int(offsets[item]), int(offsets[item + 1])
 
+    def token_item_rows(self, token: int) -> tuple[int, int]:
+        """Token rows [start, stop) of the item `token` belongs to."""
+        self.check_token(token)
+        return self.item_rows(int(self._atlas.token_item[token]))
+
+    # -- grouped-query attention ------------------------------------------------------
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads per layer: fewer than the query heads with grouped-query attention."""
+        return self.manifest.kv_heads or self.manifest.heads
+
+    def kv_group(self, layer: int, kv_head: int) -> list[int]:
+        """The query heads that share key/value head `kv_head` (NotFound naming the valid range)."""
+        self.check_head(layer, 0)
+        n = self.kv_heads
+        if not 0 <= kv_head < n:
+            raise NotFound(f"key/value head {kv_head} does not exist in atlas {self.id!r}; "
+                           f"valid key/value heads: 0..{n - 1}")
+        return [h for h in range(self.manifest.heads) if self.manifest.kv_group(h) == kv_head]
+
+    def kv_keys(self, layer: int, kv_head: int, cached_only: bool = False) -> np.ndarray | None:
+        """float32 (tokens, head_dim): the keys of key/value head `kv_head` as the attention used them.
+
+        The store keeps keys per query head, repeated across a group as the model repeats them,
+        so they are the keys of the group's first query head (and its cached vectors).
+        """
+        hit = self.head_vectors(layer, self.kv_group(layer, kv_head)[0], cached_only=cached_only)
+        return None if hit is None else hit[1]
+
     # -- per-head arrays --------------------------------------------------------------
 
     def head_vectors(self, layer: int, head: int, cached_only: bool = False) -> tuple[np.ndarray, np.ndarray] | None:

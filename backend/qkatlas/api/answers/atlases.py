@@ -16,6 +16,7 @@ def summary(served: ServedAtlas) -> dict:
         "layers": m.layers,
         "heads": m.heads,
         "head_dim": m.head_dim,
+        "kv_heads": served.kv_heads,
         "tokens": m.tokens,
         "causal": m.causal,
         "modality": m.modality,

@@ -1,16 +1,21 @@
-"""One head: its layouts and joint transform, and the exact neighbours of one of its points."""
+"""One head: its layouts, joint transform and key/value group, and the exact neighbours of one of its points."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ...layout import ALL, Layout
-from ...neighbours import attention_neighbours, distance_neighbours
+from ...neighbours import attention_neighbours, causal_hidden, distance_neighbours
 from ..served import ServedAtlas
+
+# What the causal mask leaves out of by=attention, per side of the token asked about.
+CAUSAL_NOTE = {"query": "; causal: later keys of its own item left out",
+               "key": "; causal: earlier queries of its own item left out"}
 
 
 def head_info(served: ServedAtlas, layer: int, head: int) -> dict:
-    """The layouts computed for the head (params, quality, seconds, points) and its joint transform."""
+    """The layouts computed for the head (params, quality, seconds, points), its joint transform,
+    and the key/value head it shares with the other query heads of its group."""
     served.check_head(layer, head)
     projections = {}
     for layout in ALL:
@@ -19,8 +24,10 @@ def head_info(served: ServedAtlas, layer: int, head: int) -> dict:
             projections[layout.key] = {"params": meta.get("params", {}), "quality": meta.get("quality", {}),
                                        "seconds": meta.get("seconds"), "points": meta.get("points")}
     translation, scale = served.joint_transform(layer, head)
+    kv_head = served.manifest.kv_group(head)
     return {"layer": layer, "head": head, "projections": projections,
-            "joint": {"scale": scale, "translation_norm": float(np.linalg.norm(translation))}}
+            "joint": {"scale": scale, "translation_norm": float(np.linalg.norm(translation))},
+            "kv_head": kv_head, "kv_group": served.kv_group(layer, kv_head)}
 
 
 def neighbour_answer(served: ServedAtlas, layer: int, head: int, token: int, side: str, k: int, by: str,
@@ -31,8 +38,10 @@ def neighbour_answer(served: ServedAtlas, layer: int, head: int, token: int, sid
     served.check_token(token)
     if by == "attention":
         q, keys = served.head_vectors(layer, head)
-        found = attention_neighbours(q, keys, served.scaling(layer), token, side, k)
-        metric = "q·k × scaling (highest first)"
+        causal = served.manifest.causal
+        hidden = causal_hidden(token, side, *served.token_item_rows(token)) if causal else range(0)
+        found = attention_neighbours(q, keys, served.scaling(layer), token, side, k, hidden)
+        metric = "q·k × scaling (highest first" + (CAUSAL_NOTE[side] if causal else "") + ")"
     elif by == "joint":
         found = distance_neighbours(served.joint_cloud(layer, head), token, side, k)
         metric = "euclidean distance in the joint space (nearest first)"

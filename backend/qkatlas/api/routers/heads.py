@@ -1,10 +1,12 @@
-"""Heads: one head's metadata, points, norms and neighbours; every head's points at once (matrix)."""
+"""Heads: one head's metadata, points, norms, vectors and neighbours; a key/value head's keys;
+every head's points at once (matrix)."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import Literal
 
+import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -14,6 +16,7 @@ from ..deps import AtlasDep, LayoutDep
 from ..offload import cached_or_in_thread
 from ..responses import LONG_CACHE, REVALIDATE, binary, cached_response, errors, etag
 from ..schemas import HeadInfo, Neighbours, Points
+from ..served import ServedAtlas
 
 router = APIRouter(prefix="/api/atlases/{atlas}", tags=["heads"])
 HEAD = "/heads/{layer}/{head}"
@@ -21,7 +24,9 @@ HEAD = "/heads/{layer}/{head}"
 
 @router.get(HEAD, response_model=HeadInfo, responses=errors(404, 422))
 def head_info(layer: int, head: int, served: AtlasDep) -> dict:
-    """The layouts computed for this head (params, quality, seconds) and its joint transform."""
+    """The layouts computed for this head (params, quality, seconds), its joint transform, and its
+    key/value head: `kv_head`, shared with the query heads `kv_group` (grouped-query attention;
+    without grouping kv_head is the head itself and kv_group is [head])."""
     return answers.head_info(served, layer, head)
 
 
@@ -49,6 +54,39 @@ async def norms(request: Request, layer: int, head: int, served: AtlasDep):
     values = await cached_or_in_thread(served.norms, layer, head)
     tag = etag(served.id, served.stamp, "norms", layer, head)
     return cached_response(request, memoryview(values), tag, headers={"X-Shape": str(len(values))})
+
+
+def _vectors(request: Request, served: ServedAtlas, what: str, layer: int, index: int,
+             values: np.ndarray) -> Response:
+    """Raw vectors (tokens, head_dim) as little-endian float32 with their shape and an ETag."""
+    tag = etag(served.id, served.stamp, what, layer, index)
+    return cached_response(request, memoryview(values), tag, headers={"X-Shape": "{},{}".format(*values.shape)})
+
+
+@router.get(HEAD + "/vectors", response_class=Response,
+            responses={**binary("little-endian float32, row-major (tokens, head_dim): one side's vectors as the "
+                                "attention used them (after rotary embeddings), from the stored float16"),
+                       **errors(404, 422)})
+async def vectors(request: Request, layer: int, head: int, served: AtlasDep,
+                  side: Literal["query", "key"] = Query("query", description="queries or keys")):
+    """One head's raw queries or keys, row t for token t. With grouped-query attention every query
+    head of a group has the same keys: fetch them once from /kv/{layer}/{kv_head}/keys."""
+    q, k = await cached_or_in_thread(served.head_vectors, layer, head)
+    return _vectors(request, served, side, layer, head, q if side == "query" else k)
+
+
+@router.get("/kv/{layer}/{kv_head}/keys", response_class=Response,
+            responses={**binary("little-endian float32, row-major (tokens, head_dim): the keys of one key/value "
+                                "head, once for its whole group of query heads"),
+                       **errors(404, 422)})
+async def kv_keys(request: Request, layer: int, kv_head: int, served: AtlasDep):
+    """The keys of key/value head `kv_head` (0..kv_heads-1) as the attention used them, row t for token t.
+
+    With grouped-query attention the query heads listed as its `kv_group` in head info all
+    score these keys; without grouping kv_head is a query head and these are its keys.
+    """
+    keys = await cached_or_in_thread(served.kv_keys, layer, kv_head)
+    return _vectors(request, served, "kv-keys", layer, kv_head, keys)
 
 
 @router.get("/matrix", response_class=Response,
@@ -80,9 +118,13 @@ async def neighbours(layer: int, head: int, served: AtlasDep, layout: LayoutDep,
     """Exact neighbours of one token's query or key, over the whole corpus.
 
     by=attention: for a query, the keys it scores highest (q·k × scaling, the score the softmax
-    sees); for a key, the queries scoring it highest. by=joint: nearest points of either side
-    in the joint space; by=projection: nearest in the stored method/dim layout (Euclidean, the
-    point itself excluded). method and dim are used by by=projection only.
+    sees); for a key, the queries scoring it highest. In a causal atlas (`causal` in its
+    summary) the mask is honoured: a query's ranking leaves out the later keys of its own item,
+    a key's the earlier queries of its own item. Keys of other items are never in a query's
+    context; they are ranked by the score the softmax would give them if they were.
+    by=joint: nearest points of either side in the joint space; by=projection: nearest in the
+    stored method/dim layout (Euclidean, the point itself excluded). method and dim are used by
+    by=projection only.
     """
     answer = partial(answers.neighbour_answer, served, layer, head, token, side, k, by, layout)
     # by=attention on a head already in memory is one matrix-vector product (well under a
