@@ -1,12 +1,16 @@
-"""The model catalog: one small TOML file per model in `models/`, read at start-up."""
+"""The model catalog: one small TOML file per model in `models/`, read at start-up; and the
+entries of models a user names by path (a Hugging Face model folder, or a GGUF file) instead.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UnknownModel
+from .errors import InvalidInput, UnknownModel
 from .settings import Settings
 
 FAMILIES = ("gpt2", "bert", "llama", "vit", "dinov2")
@@ -30,6 +34,13 @@ class ModelEntry:
     config: dict = field(default_factory=dict)
     # None: the model says whether its attention is causal; True/False overrides what it says.
     causal: bool | None = None
+    gguf_file: str = ""  # a GGUF file in the model's folder or hub repo: de-quantised on load, then cached
+    path: str = ""  # a model named by its folder or .gguf file, not by a catalog id: that absolute path
+
+    @property
+    def spec(self) -> str:
+        """What `get_model` takes to give this entry back: the catalog id, or the path."""
+        return self.path or self.id
 
     @property
     def display_label(self) -> str:
@@ -71,6 +82,7 @@ def load_catalog(settings: Settings) -> dict[str, ModelEntry]:
             notes=raw.get("notes", ""),
             config=raw.get("config", {}),
             causal=raw.get("causal"),
+            gguf_file=raw.get("gguf_file", ""),
         )
         if entry.family not in FAMILIES or entry.loader not in LOADERS:
             raise ValueError(f"{path}: family must be one of {FAMILIES}, loader one of {LOADERS}")
@@ -80,11 +92,63 @@ def load_catalog(settings: Settings) -> dict[str, ModelEntry]:
     return entries
 
 
-def get_model(settings: Settings, model_id: str) -> ModelEntry:
+def get_model(settings: Settings, spec: str, gguf_file: str | None = None) -> ModelEntry:
+    """The model a user named: a catalog id, a Hugging Face model folder, a folder with the GGUF
+    file `gguf_file` in it, or a .gguf file. A model named by path gets an entry of its own, whose
+    id (and so its atlas's name) comes from the folder or file name."""
     catalog = load_catalog(settings)
-    if model_id not in catalog:
-        raise UnknownModel(f"unknown model {model_id!r}; the catalog has: {', '.join(sorted(catalog))}")
-    return catalog[model_id]
+    if spec in catalog and not gguf_file:
+        return catalog[spec]
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _path_entry(path.resolve(), gguf_file, catalog)
+    if spec in catalog:
+        raise InvalidInput(f"a GGUF file name (--gguf-file) goes with a model folder, and {spec!r} is a catalog model")
+    raise UnknownModel(f"unknown model {spec!r}: no model folder or .gguf file by that name, "
+                       f"and the catalog has: {', '.join(sorted(catalog))}")
+
+
+def _path_entry(path: Path, gguf_file: str | None, catalog: dict[str, ModelEntry]) -> ModelEntry:
+    """The entry of a model named by an existing folder or file (absolute)."""
+    if path.is_file():
+        if gguf_file:
+            raise InvalidInput(f"a GGUF file name (--gguf-file) goes with a model folder, and {path} is a file")
+        if path.suffix.lower() != ".gguf":
+            raise InvalidInput(f"{path} is neither a model folder nor a .gguf file")
+        path, gguf_file = path.parent, path.name
+    if gguf_file:
+        file = path / gguf_file
+        if not file.is_file():
+            raise InvalidInput(f"no GGUF file {gguf_file!r} in {path}; {_ggufs_in(path) or 'it holds no .gguf file'}")
+        return ModelEntry(id=_path_id(file.stem, catalog), label=f"{file.name} (GGUF, de-quantised)", family="gguf",
+                          modality="text", loader="transformers", source=str(file), local=(str(path),),
+                          gguf_file=file.name, notes=f"Your GGUF file {file}, de-quantised to float32 on load.",
+                          path=str(file))
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except FileNotFoundError:
+        held = _ggufs_in(path)
+        hint = f"; to load a GGUF file in it, name it with --gguf-file ({held})" if held else ""
+        raise InvalidInput(f"{path} is not a Hugging Face model folder (it has no config.json){hint}") from None
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"{path / 'config.json'} cannot be read ({type(e).__name__}: {e})") from None
+    image = "image_size" in config and "patch_size" in config  # ViT, DINOv2, DeiT, BEiT
+    return ModelEntry(id=_path_id(path.name, catalog), label=path.name, family=str(config.get("model_type", "")),
+                      modality="image" if image else "text", loader="transformers", source=str(path),
+                      local=(str(path),), default_corpus="images" if image else "default",
+                      notes=f"Your model folder {path}.", path=str(path))
+
+
+def _path_id(name: str, catalog: dict[str, ModelEntry]) -> str:
+    """A model id from a folder or file name, never one of the catalog's (their atlases would mix)."""
+    model_id = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "model"
+    return f"{model_id}-local" if model_id in catalog else model_id
+
+
+def _ggufs_in(folder: Path) -> str:
+    """'it holds a.gguf, b.gguf', or '' when the folder holds none."""
+    names = sorted(p.name for p in folder.glob("*.gguf"))
+    return f"it holds {', '.join(names)}" if names else ""
 
 
 def local_candidates(settings: Settings, names: tuple[str, ...]) -> list[Path]:

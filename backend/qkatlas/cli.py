@@ -41,8 +41,14 @@ def _settings(ctx, **overrides) -> Settings:
     return ctx.obj.with_(**overrides)
 
 
+_gguf_file = click.option("--gguf-file", default=None,
+                          help="With a model folder: the GGUF file in it to load (de-quantised once, then cached).")
+
+
 @main.command()
-@click.option("--model", "model_id", required=True, help="Catalog model id (see `qkatlas models`).")
+@click.option("--model", "model_id", required=True,
+              help="Catalog model id (see `qkatlas models`), a model folder, or a .gguf file.")
+@_gguf_file
 @click.option("--corpus", "corpus", default="default", show_default=True,
               help="'default', 'images', or a .txt/.jsonl/.csv file or a folder of images.")
 @click.option("--limit", type=int, default=None, help="Use only the first N items of the corpus.")
@@ -54,16 +60,18 @@ def _settings(ctx, **overrides) -> Settings:
 @click.option("--batch-size", type=int, default=None, help="Items per forward pass.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.pass_context
-def build(ctx, model_id, corpus, limit, methods, dims, device, layers, workers, batch_size, data_dir):
+def build(ctx, model_id, gguf_file, corpus, limit, methods, dims, device, layers, workers, batch_size, data_dir):
     """Capture a model's queries/keys on a corpus and reduce every head."""
     from .build import build as run_build
+    from .catalog import get_model
     from .layout import parse_dims, parse_methods
     from .cli_progress import RichReporter
 
     settings = _settings(ctx, data_dir=data_dir, workers=workers, batch_size=batch_size)
+    model = get_model(settings, model_id, gguf_file).spec  # one string for the builder: an id or a path
     method_list, dim_list = parse_methods(methods), parse_dims(dims)
     with RichReporter() as reporter:
-        path = run_build(settings, model_id, corpus, limit, method_list, dim_list, device, layers, reporter)
+        path = run_build(settings, model, corpus, limit, method_list, dim_list, device, layers, reporter)
     click.echo(f"atlas {path.name!r} is ready in {path}", err=True)
     click.echo(str(path))
 
@@ -85,22 +93,28 @@ def info(ctx, atlas, layer, head):
 
 @main.command()
 @click.argument("model_id")
+@_gguf_file
 @click.option("--corpus", default="default", show_default=True)
 @click.option("--limit", type=int, default=8, show_default=True)
 @click.option("--tolerance", type=float, default=1e-4, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.pass_context
-def verify(ctx, model_id, corpus, limit, tolerance, device):
-    """Rebuild attention from captured q/k and compare with the model's own (one JSON line)."""
+def verify(ctx, model_id, gguf_file, corpus, limit, tolerance, device):
+    """Rebuild attention from captured q/k and compare with the model's own (one JSON line).
+
+    MODEL_ID: a catalog id, a model folder, or a .gguf file.
+    """
     from .capture.inputs import prepare
     from .capture.loader import load_model
     from .capture.verify import verify as run_verify
     from .catalog import get_model
+    from .cli_progress import RichReporter
     from .corpus import load_corpus
 
-    entry = get_model(ctx.obj, model_id)
+    entry = get_model(ctx.obj, model_id, gguf_file)
     items = load_corpus(corpus, entry.modality, limit).items
-    loaded = load_model(entry, ctx.obj, device)
+    with RichReporter() as reporter:
+        loaded = load_model(entry, ctx.obj, device, reporter)
     result = run_verify(loaded, prepare(loaded, list(items)))
     result["tolerance"] = tolerance
     result["ok"] = result["max_abs_err"] <= tolerance

@@ -48,6 +48,34 @@ def test_tiny_llama_with_grouped_query_attention_verifies_through_the_cli_as_cau
 
 
 @needs_shared
+@pytest.mark.parametrize("model_id,kv_heads", [
+    ("tiny-llama", 2), ("tiny-gpt2", 4), ("tiny-bert", 4), ("tiny-vit", 4), ("tiny-vit-timm", 4),
+])
+def test_loaded_model_counts_key_value_heads(model_id, kv_heads):
+    loaded = _load(model_id)
+    assert loaded.heads == 4 and loaded.kv_heads == kv_heads
+
+
+def assert_keys_shared_in_groups(captured, heads: int, kv_heads: int):
+    """Query head h uses key/value head h // (heads // kv_heads) (transformers' repeat_kv order, and
+    Manifest.kv_group's): the captured keys of heads in one group are identical, across groups not."""
+    group = [h // (heads // kv_heads) for h in range(heads)]
+    for k in captured.k:  # per layer: (tokens, heads, head_dim)
+        for h in range(heads):
+            first = group.index(group[h])
+            assert (k[:, h] == k[:, first]).all(), f"head {h} should share the keys of head {first}"
+        firsts = sorted(set(group.index(g) for g in group))
+        assert all((k[:, a] != k[:, b]).any() for a, b in zip(firsts, firsts[1:]))
+
+
+@needs_shared
+def test_grouped_query_keys_are_expanded_in_repeat_kv_order():
+    loaded = _load("tiny-llama")
+    captured = capture(loaded, prepare(loaded, list(load_corpus("default", "text", 3).items)))
+    assert_keys_shared_in_groups(captured, loaded.heads, loaded.kv_heads)
+
+
+@needs_shared
 @pytest.mark.parametrize("model_id,causal", [
     ("tiny-gpt2", True), ("tiny-llama", True), ("tiny-bert", False), ("tiny-vit", False), ("tiny-vit-timm", False),
 ])
@@ -91,11 +119,12 @@ def test_trace_registers_one_attention_module_per_layer_and_nothing_else(model_i
 def test_each_catalog_kind_has_its_adapter():
     catalog = load_catalog(Settings())
     kinds = {model_id: catalog[model_id] for model_id in
-             ("tiny-gpt2", "tiny-llama", "minilm", "tiny-vit", "dinov2-small", "tiny-vit-timm", "vit-base-patch16-224")}
+             ("tiny-gpt2", "tiny-llama", "minilm", "smollm2", "tiny-vit", "dinov2-small", "tiny-vit-timm",
+              "vit-base-patch16-224")}
     from qkatlas.capture.adapters import adapter_for
 
     assert {k: adapter_for(e).name for k, e in kinds.items()} == {
-        "tiny-gpt2": "hf-text", "tiny-llama": "hf-text", "minilm": "hf-text",
+        "tiny-gpt2": "hf-text", "tiny-llama": "hf-text", "minilm": "hf-text", "smollm2": "hf-text",
         "tiny-vit": "hf-vision", "dinov2-small": "hf-vision",
         "tiny-vit-timm": "timm-vit", "vit-base-patch16-224": "timm-vit",
     }

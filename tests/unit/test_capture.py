@@ -101,7 +101,7 @@ def test_layer_index_comes_from_the_module_path():
 def test_catalog_has_required_models_and_labels_random_ones():
     catalog = load_catalog(Settings())
     for required in ("gpt2", "bert-base-uncased", "vit-base-patch16-224", "minilm", "dinov2-small",
-                     "tiny-gpt2", "tiny-bert", "tiny-vit", "tiny-llama"):
+                     "tiny-gpt2", "tiny-bert", "tiny-vit", "tiny-llama", "smollm2"):
         assert required in catalog
     assert all("random" in e.display_label for e in catalog.values() if e.random)
     assert catalog["vit-base-patch16-224"].loader == "timm"

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from ..catalog import ModelEntry
+from ..progress import Reporter
 from ..settings import Settings
-from . import hub
+from . import gguf, hub
 from .inputs import Prepared
 from .model import ImageSpec, LoadedModel
 from .trace import Sink, attention_calls, attn_implementation, forward_hooks, layer_of
@@ -36,8 +37,11 @@ class Adapter(ABC):
     name: str
 
     @abstractmethod
-    def load(self, entry: ModelEntry, settings: Settings, device: torch.device) -> LoadedModel:
-        """The entry's model (weights from a local folder, the cache or the hub; or random init), on the CPU."""
+    def load(self, entry: ModelEntry, settings: Settings, device: torch.device, reporter: Reporter) -> LoadedModel:
+        """The entry's model (weights from a local folder, the cache or the hub; or random init), on the CPU.
+
+        `reporter` hears about slow steps of loading (de-quantising a GGUF file).
+        """
 
     @abstractmethod
     def inputs(self, loaded: LoadedModel, prepared: Prepared, idx: np.ndarray) -> tuple[dict, torch.Tensor]:
@@ -88,11 +92,15 @@ class HuggingFace(Adapter, ABC):
                 or any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures))
 
     def _loaded(self, entry: ModelEntry, model, device, source: hub.Source | None, **fields) -> LoadedModel:
-        """`source` None: random init."""
-        layers, heads, head_dim = _hf_shape(model.config)
+        """`source` None: random init; else where the weights came from (a GGUF file's folder or hub repo)."""
+        layers, heads, kv_heads, head_dim = _hf_shape(model.config)
+        if source is None:
+            where, revision = RANDOM_SOURCE, ""
+        else:
+            where = f"{source.name}/{entry.gguf_file}" if entry.gguf_file else source.name
+            revision = hub.revision(source, entry.gguf_file or "config.json")
         return LoadedModel(entry, model, device, layers, heads, head_dim, self.causal(entry, model),
-                           source=source.name if source else RANDOM_SOURCE,
-                           revision=hub.revision(source, "config.json") if source else "", adapter=self, **fields)
+                           source=where, revision=revision, adapter=self, kv_heads=kv_heads, **fields)
 
 
 class HFText(HuggingFace):
@@ -100,13 +108,13 @@ class HFText(HuggingFace):
 
     name = "hf-text"
 
-    def load(self, entry, settings, device):
+    def load(self, entry, settings, device, reporter):
         if entry.loader == "random":  # the tokenizer first: its vocabulary sizes the embeddings
-            tokenizer = load_tokenizer(entry, settings)
+            tokenizer = load_tokenizer(entry, settings, reporter)
             model, source = _random_hf(entry, vocab_size=len(tokenizer)), None
         else:
-            model, source = _pretrained_hf(entry, settings, device)
-            tokenizer = load_tokenizer(entry, settings)
+            model, source = _pretrained_hf(entry, settings, device, reporter)
+            tokenizer = load_tokenizer(entry, settings, reporter)
         return self._loaded(entry, model, device, source, tokenizer=tokenizer,
                             max_length=_text_limit(model.config, tokenizer))
 
@@ -127,12 +135,12 @@ class HFVision(HuggingFace):
 
     name = "hf-vision"
 
-    def load(self, entry, settings, device):
+    def load(self, entry, settings, device, reporter):
         if entry.loader == "random":
             model = _random_hf(entry)
             spec = ImageSpec(model.config.image_size, model.config.patch_size, DEFAULT_NORM, DEFAULT_NORM)
             return self._loaded(entry, model, device, None, image=spec)
-        model, source = _pretrained_hf(entry, settings, device)
+        model, source = _pretrained_hf(entry, settings, device, reporter)
         return self._loaded(entry, model, device, source, image=_hf_image_spec(source, model.config))
 
     def inputs(self, loaded, prepared, idx):
@@ -155,10 +163,11 @@ def attention_modules(model: torch.nn.Module) -> dict[torch.nn.Module, int]:
     return found
 
 
-def _hf_shape(config) -> tuple[int, int, int]:
-    """(layers, query heads, head dim) from a transformers config."""
+def _hf_shape(config) -> tuple[int, int, int, int]:
+    """(layers, query heads, key/value heads, head dim) from a transformers config."""
     heads = config.num_attention_heads
-    return config.num_hidden_layers, heads, getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads  # grouped-query attention when fewer
+    return config.num_hidden_layers, heads, kv_heads, getattr(config, "head_dim", None) or config.hidden_size // heads
 
 
 def _random_hf(entry: ModelEntry, **extra) -> torch.nn.Module:
@@ -170,27 +179,46 @@ def _random_hf(entry: ModelEntry, **extra) -> torch.nn.Module:
     return AutoModel.from_config(config, attn_implementation="sdpa")
 
 
-def _pretrained_hf(entry: ModelEntry, settings: Settings, device: torch.device) -> tuple[torch.nn.Module, hub.Source]:
+def _pretrained_hf(entry: ModelEntry, settings: Settings, device: torch.device,
+                   reporter: Reporter) -> tuple[torch.nn.Module, hub.Source]:
     """(model, where its weights came from)."""
     from transformers import AutoModel
 
-    source = hub.resolve(settings, entry.local, entry.source)
+    source, read = _pretrained_source(entry, settings, reporter)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     try:
-        model = AutoModel.from_pretrained(source.name, dtype=dtype, attn_implementation="sdpa", **source.kwargs)
+        model = AutoModel.from_pretrained(read.name, dtype=dtype, attn_implementation="sdpa", **read.kwargs)
     except (OSError, ValueError) as e:
         raise hub.unavailable(entry, settings, "weights", entry.local, source, e) from None
     return model, source
 
 
-def load_tokenizer(entry: ModelEntry, settings: Settings):
+def _pretrained_source(entry: ModelEntry, settings: Settings,
+                       reporter: Reporter | None) -> tuple[hub.Source, hub.Source]:
+    """(where the model comes from, the folder or hub id from_pretrained reads): the same, except
+    for a GGUF file, which is read from its converted folder in the qkatlas cache (gguf.py)."""
+    source = hub.resolve(settings, entry.local, entry.source)
+    if not entry.gguf_file:
+        return source, source
+    path = hub.model_file(entry, settings, source, entry.gguf_file)
+    try:
+        return source, hub.Source(str(gguf.convert(path, reporter)), local=True)
+    except (OSError, ValueError) as e:  # transformers cannot read this file (an architecture it lacks)
+        raise hub.unavailable(entry, settings, "weights", entry.local, hub.Source(str(path.parent), local=True),
+                              e) from None
+
+
+def load_tokenizer(entry: ModelEntry, settings: Settings, reporter: Reporter | None = None):
     """The entry's tokenizer (its own `tokenizer` fields, else the model's), padding on the right."""
     from transformers import AutoTokenizer
 
     names = entry.tokenizer_local if entry.tokenizer else entry.local
-    source = hub.resolve(settings, names, entry.tokenizer or entry.source)
+    if entry.gguf_file:  # the tokenizer is inside the GGUF file
+        source, read = _pretrained_source(entry, settings, reporter)
+    else:
+        source = read = hub.resolve(settings, names, entry.tokenizer or entry.source)
     try:
-        tok = AutoTokenizer.from_pretrained(source.name, **source.kwargs)
+        tok = AutoTokenizer.from_pretrained(read.name, **read.kwargs)
     except (OSError, ValueError) as e:
         raise hub.unavailable(entry, settings, "tokenizer", names, source, e) from None
     if tok.pad_token is None:  # GPT-2 and Llama have none; padding is removed before anything is stored
@@ -236,7 +264,7 @@ class TimmViT(Adapter):
 
     name = "timm-vit"
 
-    def load(self, entry, settings, device):
+    def load(self, entry, settings, device, reporter):
         if entry.loader == "random":
             from timm.models.vision_transformer import VisionTransformer
 

@@ -95,6 +95,21 @@ def cached_file(repo_id: str, filenames: tuple[str, ...]) -> Path | None:
     return None
 
 
+def model_file(entry: ModelEntry, settings: Settings, source: Source, filename: str) -> Path:
+    """`filename` (e.g. a GGUF file) from the model's local folder, else the Hugging Face cache, else the hub."""
+    if source.local:
+        path = Path(source.name) / filename
+        if not path.is_file():
+            raise unavailable(entry, settings, "weights", entry.local, source, FileNotFoundError(f"no file {filename}"))
+        return path
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(source.name, filename, **source.kwargs))
+    except (OSError, ValueError) as e:  # huggingface_hub's errors are OSErrors
+        raise unavailable(entry, settings, "weights", entry.local, source, e) from None
+
+
 def revision(source: Source, filename: str) -> str:
     """The commit a hub model was loaded at (its cache snapshot folder's name); '' for a local folder."""
     path = None if source.local else cached_file(source.name, (filename,))
@@ -112,8 +127,9 @@ def unavailable(entry: ModelEntry, settings: Settings, what: str, names: tuple[s
         f"the hub did not provide it ({type(err).__name__})"
     names = names or (source.name,)
     where = local_candidates(settings, names)[0]
+    download = f"{source.name} {entry.gguf_file}" if entry.gguf_file else source.name
     return ModelUnavailable(
         f"model {entry.id!r}: {what} {source.name!r} not found in a local folder or the Hugging Face cache, and {why}. "
-        f"Download it where a hub is reachable (`hf download {source.name}`), or put the model folder at {where} "
+        f"Download it where a hub is reachable (`hf download {download}`), or put the model folder at {where} "
         f"(or set QKATLAS_SHARED_MODELS to a folder holding {names[0]!r})"
     )

@@ -30,7 +30,9 @@ class ImageSpec:
 
 @dataclass
 class LoadedModel:
-    """A model ready for capture. `heads` counts query heads (grouped-query keys are expanded)."""
+    """A model ready for capture. `heads` counts query heads; captured keys are expanded to one per
+    query head, and query head h shares key/value head h // (heads // kv_heads) (transformers' repeat_kv order).
+    """
 
     entry: ModelEntry
     model: torch.nn.Module
@@ -45,3 +47,10 @@ class LoadedModel:
     source: str = ""  # where the weights came from: a folder, a hub id, or "random init"
     revision: str = ""
     adapter: Adapter = field(kw_only=True)  # the kind of model: every step after loading asks it
+    kv_heads: int | None = field(default=None, kw_only=True)  # key/value heads; None: one per query head
+
+    def __post_init__(self):
+        if self.kv_heads is None:
+            self.kv_heads = self.heads
+        if self.kv_heads < 1 or self.heads % self.kv_heads:
+            raise ValueError(f"{self.heads} query heads cannot share {self.kv_heads} key/value heads evenly")
