@@ -14,12 +14,16 @@ import sys
 from dataclasses import dataclass
 
 from .catalog import first_existing, get_model, local_candidates
+from .layout import DIMS, parse_methods
 from .settings import Settings
 
 # (model, corpus, limit): real weights from shared/models when present...
 REAL_DEFAULTS = [("minilm", "default", None), ("dinov2-small", "images", 40)]
 # ...else random-init models that need nothing but the GPT-2 tokenizer or no tokenizer.
 TINY_DEFAULTS = [("tiny-gpt2", "default", None), ("tiny-vit", "images", 40)]
+# A real decoder LM, when its weights are local. Loading it de-quantises for ~35 s and it has
+# 270 heads: it comes after the first atlases' cheapest layouts, so the first screen is not delayed.
+LATE_DEFAULTS = [("smollm2", "default", None)]
 
 
 @dataclass(frozen=True)
@@ -31,18 +35,30 @@ class Step:
     dim: int
 
 
-def default_atlases(settings: Settings) -> list[tuple[str, str, int | None]]:
+def _local(settings: Settings, atlases) -> bool:
+    return all(first_existing(local_candidates(settings, get_model(settings, m).local)) for m, _, _ in atlases)
+
+
+def default_atlases(settings: Settings) -> tuple[list, list]:
+    """(atlases for the first screen, atlases built after their cheapest layouts)."""
     if settings.demo_models:
-        return [(m.strip(), "default", None) for m in settings.demo_models.split(",") if m.strip()]
-    local = all(first_existing(local_candidates(settings, get_model(settings, m).local)) for m, _, _ in REAL_DEFAULTS)
-    return REAL_DEFAULTS if local else TINY_DEFAULTS
+        return [(m.strip(), "default", None) for m in settings.demo_models.split(",") if m.strip()], []
+    if not _local(settings, REAL_DEFAULTS):
+        return TINY_DEFAULTS, []
+    return REAL_DEFAULTS, LATE_DEFAULTS if _local(settings, LATE_DEFAULTS) else []
 
 
 def plan(settings: Settings) -> list[Step]:
-    atlases = default_atlases(settings)
-    methods = [m.strip() for m in settings.demo_methods.split(",") if m.strip()]
-    return [Step(model, corpus, limit, method, dim) for method in methods for dim in (2, 3)
-            for model, corpus, limit in atlases]
+    """The cheapest method for the first atlases, then for the late ones, then every other
+    method for all of them; 2-D before 3-D within each."""
+    first, late = default_atlases(settings)
+    cheapest, *others = parse_methods(settings.demo_methods)
+
+    def steps(atlases, methods):
+        return [Step(model, corpus, limit, method, dim) for method in methods for dim in DIMS
+                for model, corpus, limit in atlases]
+
+    return steps(first, [cheapest]) + steps(late, [cheapest]) + steps(first + late, others)
 
 
 def build_all(settings: Settings) -> None:
