@@ -2,15 +2,18 @@
 
 Capture is skipped when the atlas already holds vectors for the same model and corpus;
 reductions skip every (head, method, dim) already written. Methods run cheapest first.
+SIGTERM stops a build as Ctrl+C does: workers ended, every file whole, the next run resumes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import importlib.metadata as md
 import shutil
+import signal
+import threading
 import time
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,7 @@ from .joint import joint_transforms
 from .progress import Reporter, Silent
 from .layout import layouts
 from .manifest import CorpusBlock, ImageBlock, Manifest, ModelBlock, manifest_exists, read_manifest
-from .reduce.executor import fill_quality, pending_jobs, run_jobs, run_pca_layers, run_umap_batched
+from .reduce.run import heads_of, pending_heads, reduce_layout
 from .settings import Settings
 from .store import Atlas, AtlasWriter, atlas_id, ensure_writable
 
@@ -127,22 +130,30 @@ def _items_table(corpus: Corpus) -> pa.Table:
 def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[int], layers: list[int] | None,
                  reporter: Reporter, device: str = "cpu") -> None:
     writer = AtlasWriter(path)
+    heads = heads_of(Atlas(path), layers)
     for layout in layouts(methods, dims):
-        jobs = pending_jobs(Atlas(path), layout, layers)
-        reporter.stage(layout.title, len(jobs))
-        # Batched torch kernels where they pay: PCA always (one eigh per layer), UMAP on
-        # CUDA (many heads at once); elsewhere the libraries in a process pool.
-        batched = {"pca": run_pca_layers}
-        if device.startswith("cuda"):
-            batched["umap"] = functools.partial(run_umap_batched, seed=settings.seed)
-        if layout.method in batched:
-            batched[layout.method](path, layout.dim, layers, device, on_done=lambda _r: reporter.advance())
-            reporter.stage(f"quality {layout.dim}-D", len(jobs))
-            fill_quality(path, layout, settings.seed, on_done=lambda _r: reporter.advance())
-        else:
-            run_jobs(path, jobs, workers=settings.workers, seed=settings.seed,
-                     on_done=lambda _r: reporter.advance())
+        reporter.stage(layout.title, len(pending_heads(Atlas(path), layout, heads)))
+        reduce_layout(path, layout, heads, device=device, workers=settings.workers, seed=settings.seed,
+                      on_done=lambda _summary: reporter.advance())
         writer.record_layout(layout, settings.seed)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises KeyboardInterrupt as Ctrl+C does, so `kill` and service
+    managers stop a build as cleanly as a person does. Only the main thread receives signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit: int | None = None,
@@ -157,7 +168,7 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
     from .capture.loader import load_model, pick_device
 
     status = BuildStatus(settings.data_dir, path.name, entry.id, entry.display_label, reporter)
-    try:
+    with sigterm_as_interrupt(), closing(status):
         if _capture_is_current(path, entry, corpus):
             status.message(f"capture already done in {path}")
             chosen_layers = parse_layers(layers, Atlas(path).layers)
@@ -170,6 +181,4 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
 
         reduce_stage(settings, path, list(methods), list(dims), chosen_layers, status,
                      str(pick_device(device or settings.device)))
-    finally:
-        status.close()
     return path

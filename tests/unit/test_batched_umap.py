@@ -9,10 +9,11 @@ import torch
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from qkatlas.reduce.batched_umap import TorchUMAPReducer, fuzzy_graph, knn_heads, pca_init, smooth_knn_dist, umap_heads
 from qkatlas.layout import Layout
-from qkatlas.reduce.executor import fill_quality, run_umap_batched
+from qkatlas.reduce import make_reducer
+from qkatlas.reduce.batched_umap import fuzzy_graph, knn_heads, pca_init, smooth_knn_dist, umap_heads
 from qkatlas.reduce.quality import knn_recall
+from qkatlas.reduce.run import reduce_layout
 from qkatlas.store import Atlas
 
 HEADS, POINTS = 3, 600
@@ -140,27 +141,26 @@ def test_shapes_and_dtype(dim):
     assert torch.isfinite(Y).all()
 
 
-def test_reducer_protocol_wraps_one_head():
-    reducer = TorchUMAPReducer(dim=2, seed=1)
-    Y = reducer.fit_transform(_mixture(150, features=8)[0])
-    assert Y.shape == (150, 2) and Y.dtype == np.float32 and reducer.name == "umap"
-    assert reducer.params["n_epochs"] == 500 and reducer.params["init"] == "pca"
+def test_umap_reducers_batched_form_fits_every_head_and_records_its_parameters():
+    X = np.stack([_mixture(150, features=8, seed=s)[0] for s in (1, 2)])
+    fits = make_reducer("umap", 2, seed=1).fit_heads(X, "cpu")
+    assert [f.coords.shape for f in fits] == [(150, 2), (150, 2)] and fits[0].coords.dtype == np.float32
+    assert fits[0].params["n_epochs"] == 500 and fits[0].params["init"] == "pca" and fits[0].placement == {}
 
 
-def test_executor_writes_umap_for_missing_heads_and_leaves_quality_to_fill_quality(tiny_text_atlas, tmp_path):
+def test_reduce_layout_writes_batched_umap_once_per_missing_head_with_its_quality(tiny_text_atlas, tmp_path):
     path = tmp_path / "atlas"
     shutil.copytree(tiny_text_atlas, path)
     done = []
-    run_umap_batched(path, 2, layers=[1], seed=0, n_epochs=50, on_done=done.append)
+    heads = [(1, h) for h in range(4)]
+    reduce_layout(path, Layout("umap", 2), heads, batched=True, on_done=done.append)
     atlas = Atlas(path)
     assert sorted(r["head"] for r in done) == list(range(atlas.heads))
     meta = atlas.projection_meta(1, 2, Layout("umap", 2))
     assert meta["params"] == {"implementation": "qkatlas batched torch", "n_neighbors": 15, "min_dist": 0.1,
-                              "metric": "euclidean", "init": "pca", "seed": 0, "n_epochs": 50}
-    assert "quality" not in meta and atlas.progress()["umap-2d"] == atlas.heads
+                              "metric": "euclidean", "init": "pca", "seed": 0, "n_epochs": 500}
+    assert 0 <= meta["quality"]["knn_recall@10"] <= 1 and atlas.progress()["umap-2d"] == atlas.heads
     Y = np.asarray(atlas.projection(1, 2, Layout("umap", 2)))
     assert Y.shape == (2 * atlas.n_tokens, 2) and np.isfinite(Y).all()
-    run_umap_batched(path, 2, layers=[1], on_done=done.append)  # nothing left to do
+    assert reduce_layout(path, Layout("umap", 2), heads, batched=True, on_done=done.append) == []
     assert len(done) == atlas.heads
-    assert fill_quality(path, Layout("umap", 2)) == atlas.heads
-    assert 0 <= atlas.projection_meta(1, 2, Layout("umap", 2))["quality"]["knn_recall@10"] <= 1

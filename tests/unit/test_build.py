@@ -1,8 +1,6 @@
 """Building atlases end to end with the real CLI and real tiny models."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -117,26 +115,90 @@ def test_verify_command_prints_error_within_tolerance():
     assert result["max_abs_err"] <= 1e-4 and result["ok"] is True
 
 
-def test_killed_build_resumes_without_recomputing_finished_heads(tmp_path):
-    args = CLI + ["--data-dir", str(tmp_path), "build", "--model", "tiny-gpt2", "--limit", "30",
-                  "--methods", "pca,tsne", "--dims", "2", "--workers", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    folder = tmp_path / "tiny-gpt2__default-n30" / "projections" / "tsne-2d"
-    deadline = time.time() + 240
-    while time.time() < deadline and len(list(folder.glob("*.npy"))) < 2:
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.npy")}
-    assert 2 <= len(finished) < 8, "the build should have been killed midway"
-    assert not [p for p in folder.iterdir() if p.suffix == ".npy" and p.name not in finished]
-    r = run_cli("build", "--model", "tiny-gpt2", "--limit", "30", "--methods", "pca,tsne", "--dims", "2",
-                "--workers", "1", data_dir=tmp_path)
+# -- killed builds ------------------------------------------------------------------------
+
+HANG_GUARD_S = 600  # fails a build that hangs instead of hanging the suite; not a timing check
+
+
+def wait_for(condition, what: str, timeout: float = HANG_GUARD_S):
+    """Poll `condition` until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"hang guard: {what} did not happen within {timeout} s")
+        time.sleep(0.02)
+    return result
+
+
+def start_build(data_dir: Path, *args: str) -> subprocess.Popen:
+    """The real CLI building in the background; its stderr goes to data_dir/build.log."""
+    log = (data_dir / "build.log").open("w")
+    return subprocess.Popen(CLI + ["--data-dir", str(data_dir), "build", *args], stdout=subprocess.DEVNULL, stderr=log)
+
+
+def build_stage(data_dir: Path, atlas: str) -> str | None:
+    """The stage a running build reports in the data dir (what `GET /api/builds` shows)."""
+    try:
+        return json.loads((data_dir / ".builds" / f"{atlas}.json").read_text())["stage"]
+    except (OSError, ValueError):
+        return None
+
+
+def projection_stamps(atlas: Path) -> dict[str, tuple[int, int, int]]:
+    """(inode, mtime, size) of every projection file: a rewrite, even atomic, changes them."""
+    return {str(p.relative_to(atlas)): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in (atlas / "projections").glob("*/L*") if p.suffix in (".npy", ".json")}
+
+
+def load_every_file(atlas: Path) -> int:
+    """Open every file of the atlas with the plain tool for its format; returns how many."""
+    readers = {".npy": np.load, ".npz": lambda p: dict(np.load(p)), ".json": lambda p: json.loads(p.read_text()),
+               ".parquet": pq.read_table}
+    files = [p for p in atlas.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    for p in files:
+        readers.get(p.suffix, Path.read_bytes)(p)
+    return len(files)
+
+
+def resume_and_check(data_dir: Path, atlas: Path, args: list[str], finished: dict, layouts: list[Layout]) -> None:
+    """Rerun the build: it completes, every file loads, and no finished head was written again."""
+    r = run_cli("build", *args, data_dir=data_dir)
     assert r.returncode == 0, r.stderr
-    after = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.npy")}
-    assert len(after) == 8
-    assert all(after[name] == mtime for name, mtime in finished.items())
-    assert not list(folder.glob(".*.tmp"))
+    after = projection_stamps(atlas)
+    assert {name: after.get(name) for name in finished} == finished
+    load_every_file(atlas)
+    done = Atlas(atlas)
+    assert all(done.is_complete(layout) and done.manifest.reductions[layout.key].complete for layout in layouts)
+    for layout in layouts:
+        assert done.projection(1, 3, layout).shape == (2 * done.n_tokens, layout.dim)
+
+
+# The whole default corpus, so capture and the PCA heads take seconds, not milliseconds.
+PCA_ARGS = ["--model", "tiny-gpt2", "--methods", "pca", "--dims", "2,3", "--batch-size", "16"]
+PCA_LAYOUTS = [Layout("pca", 2), Layout("pca", 3)]
+
+
+def test_build_killed_in_capture_captures_again_and_completes(tmp_path):
+    atlas = tmp_path / "tiny-gpt2__default"
+    proc = start_build(tmp_path, *PCA_ARGS)
+    wait_for(lambda: build_stage(tmp_path, atlas.name) == "capture", "the capture stage")
+    proc.kill()
+    proc.wait()
+    assert not (atlas / "manifest.json").exists(), "the kill should have landed during capture"
+    resume_and_check(tmp_path, atlas, PCA_ARGS, {}, PCA_LAYOUTS)
+
+
+def test_build_killed_among_pca_heads_resumes_without_recomputing_finished_heads(tmp_path):
+    atlas = tmp_path / "tiny-gpt2__default"
+    proc = start_build(tmp_path, *PCA_ARGS)
+    wait_for(lambda: list(atlas.glob("projections/pca-2d/L*.npy")), "a first PCA head")
+    proc.kill()
+    proc.wait()
+    finished = projection_stamps(atlas)
+    heads = [name for name in finished if name.endswith(".npy")]
+    assert 1 <= len(heads) < 16, "the kill should have landed among the PCA heads"
+    assert all(name.replace(".npy", ".json") in finished for name in heads)  # the .json is written first
+    resume_and_check(tmp_path, atlas, PCA_ARGS, finished, PCA_LAYOUTS)
 
 
 def test_serve_on_a_taken_port_says_so(tmp_path):

@@ -1,12 +1,18 @@
+"""Reducers: one protocol, one registry, batched PCA equal to scikit-learn's, t-SNE's variant by size."""
+
+import os
+
 import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from qkatlas.reduce import make_reducer
+from qkatlas.layout import METHODS, Layout
+from qkatlas.reduce import REDUCERS, make_reducer
 from qkatlas.reduce.batched_pca import pca_heads
 from qkatlas.reduce.executor import plan_workers
-from qkatlas.reduce.quality import knn_recall, nearest, projection_quality
+from qkatlas.reduce.methods import FFT_MIN_POINTS, CannotPlace, HeadFit, Reducer, TSNEReducer
+from qkatlas.reduce.quality import knn_recall
 
 
 def _clusters(n=300, d=16, seed=0):
@@ -15,36 +21,11 @@ def _clusters(n=300, d=16, seed=0):
     return (centres[rng.integers(0, 5, n)] + rng.normal(size=(n, d))).astype(np.float32)
 
 
-def test_knn_recall_is_one_for_an_isometry_and_low_for_noise():
-    X = np.random.default_rng(0).normal(size=(200, 2))
-    R = np.array([[0.0, -1.0], [1.0, 0.0]])
-    assert knn_recall(X, X @ R * 3.0 + 5.0, k=10) == 1.0  # rotation, scale, shift keep neighbours
-    noise = np.random.default_rng(1).normal(size=(200, 2))
-    assert knn_recall(X, noise, k=10) < 0.2
-
-
-def test_knn_recall_by_hand_on_a_line():
-    X = np.arange(6, dtype=float)[:, None]  # neighbours of 0 are 1, 2 ...
-    Y = X[[0, 1, 2, 3, 4, 5]][::-1].copy()  # reversed order keeps distances
-    assert knn_recall(X, Y, k=2) == 1.0
-    Y2 = np.array([0, 5, 1, 4, 2, 3], dtype=float)[:, None]
-    # point 0 (at 0): true nn {1,2}; in Y2 its nn are points at 1 and 2 -> items 2 and 4 -> recall 0.5 for it
-    sample = np.array([0])
-    assert knn_recall(X, Y2, k=2, sample=sample) == 0.5
-
-
-def test_nearest_is_exact():
-    X = np.random.default_rng(3).normal(size=(500, 8)).astype(np.float32)
-    idx = np.array([0, 7, 99])
-    brute = np.argsort(((X[idx, None, :] - X[None]) ** 2).sum(-1), axis=1)[:, :5]
-    np.testing.assert_array_equal(nearest(X, idx, 5), brute)
-
-
-def test_projection_quality_reports_both_scores():
-    X = _clusters()
-    q = projection_quality(X, X[:, :2].copy())
-    assert set(q) == {"knn_recall@10", "trustworthiness@10", "sample"}
-    assert 0 <= q["knn_recall@10"] <= 1 and 0 <= q["trustworthiness@10"] <= 1
+def test_the_registry_is_the_one_list_of_methods():
+    assert tuple(REDUCERS) == METHODS
+    for name, cls in REDUCERS.items():
+        assert issubclass(cls, Reducer) and cls.name == name and cls.label
+        assert Layout(name, 2).label == cls.label
 
 
 def test_batched_pca_equals_sklearn():
@@ -58,6 +39,32 @@ def test_batched_pca_equals_sklearn():
         np.testing.assert_allclose(ratio[h].numpy(), ref.explained_variance_ratio_, atol=1e-5)
 
 
+def test_pca_one_head_and_many_at_once_give_the_same_layout_and_place_points_into_it():
+    X = np.stack([_clusters(seed=s) for s in (1, 2)])
+    reducer = make_reducer("pca", 2)
+    batched = reducer.fit_heads(X, "cpu")
+    for h in range(2):
+        alone = reducer.fit_head(X[h])
+        assert isinstance(alone, HeadFit) and alone.coords.dtype == np.float32
+        np.testing.assert_allclose(batched[h].coords, alone.coords, atol=1e-3)
+        for fit in (alone, batched[h]):
+            np.testing.assert_allclose(REDUCERS["pca"].place(fit.placement, X[h]), fit.coords, atol=1e-4)
+    assert batched[0].params["solver"] == "torch.linalg.eigh"
+    assert len(batched[0].params["explained_variance_ratio"]) == 2
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if not REDUCERS[m].placeable])
+def test_methods_without_placement_say_so(method):
+    with pytest.raises(CannotPlace, match="cannot place new points; layouts that can: PCA"):
+        REDUCERS[method].place({}, np.zeros((3, 4), dtype=np.float32))
+
+
+def test_each_method_says_where_its_batched_form_pays():
+    assert REDUCERS["pca"].batched_on("cpu") and REDUCERS["pca"].batched_on("cuda:0")
+    assert REDUCERS["umap"].batched_on("cuda:1") and not REDUCERS["umap"].batched_on("cpu")
+    assert not REDUCERS["tsne"].batched_on("cuda")
+
+
 @pytest.mark.parametrize("method,dim", [("pca", 2), ("pca", 3), ("tsne", 2), ("tsne", 3)])
 def test_reducers_are_deterministic_and_keep_clusters(method, dim):
     X = _clusters(n=240)
@@ -66,6 +73,14 @@ def test_reducers_are_deterministic_and_keep_clusters(method, dim):
     assert a.shape == (240, dim) and a.dtype == np.float32
     np.testing.assert_allclose(a, b)
     assert knn_recall(X, a, k=10) > 0.3
+
+
+def test_tsne_uses_barnes_hut_below_the_fft_crossover_and_records_it():
+    reducer = TSNEReducer(dim=2)
+    assert reducer.gradient(FFT_MIN_POINTS - 1) == "bh" and reducer.gradient(FFT_MIN_POINTS) == "fft"
+    assert TSNEReducer(dim=3).gradient(10 * FFT_MIN_POINTS) == "bh"  # openTSNE's FFT is 1-D and 2-D only
+    fit = reducer.fit_head(_clusters(n=240))
+    assert fit.params == {"perplexity": 30.0, "seed": 0, "gradient": "bh"}
 
 
 @pytest.mark.slow
@@ -79,8 +94,6 @@ def test_umap_is_deterministic_and_keeps_clusters(dim):
 
 
 def test_worker_plan_never_oversubscribes():
-    import os
-
     cores = os.cpu_count()
     for requested in (0, 1, 2, 64):
         workers, threads = plan_workers(requested, jobs=100)

@@ -1,8 +1,9 @@
 """Reduce: one head's joint query/key cloud -> 2-D/3-D coordinates.
 
-Every method is an estimator with the same tiny protocol (`name`, `params`,
-`fit_transform(X) -> Y`); REDUCERS maps a method name to a factory `(dim, seed, threads)`.
-executor.py runs (head, method, dim) jobs in parallel and writes each as soon as it is done.
+methods.py: every method behind one protocol, and REDUCERS, the one list of them.
+run.py: `reduce_layout`, the stage's one entry point (batched or in a pool, quality, writing).
+executor.py: the process pool that runs per-head tasks and stops when asked.
+quality.py: how well a layout keeps neighbours. place.py: new points into a stored layout.
 """
 
 from .methods import REDUCERS, make_reducer

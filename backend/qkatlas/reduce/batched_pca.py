@@ -7,7 +7,6 @@ and runs on the GPU unchanged. Results equal sklearn's PCA (same sign convention
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 
@@ -30,15 +29,3 @@ def pca_heads(X: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, to
     ratio = evals[:, :dim] / evals.sum(dim=-1, keepdim=True).clamp_min(1e-30)
     return Y.float(), components.float(), mean.float(), ratio.float()
 
-
-def pca_layer(clouds: np.ndarray, dim: int, device: str = "cpu") -> list[tuple[np.ndarray, dict, dict]]:
-    """clouds: (heads, 2 * tokens, head_dim) joint clouds of one layer ->
-    per head (coords (2 * tokens, dim) float32, params, placement)."""
-    X = torch.from_numpy(np.ascontiguousarray(clouds)).to(device)
-    Y, comps, mean, ratio = pca_heads(X, dim)
-    out = []
-    for h in range(X.shape[0]):
-        params = {"explained_variance_ratio": [float(v) for v in ratio[h].cpu()], "solver": "torch.linalg.eigh"}
-        placement = {"components": comps[h].cpu().numpy().tolist(), "mean": mean[h].cpu().numpy().tolist()}
-        out.append((Y[h].cpu().numpy(), params, placement))
-    return out

@@ -16,7 +16,6 @@ in the last bit and SGD amplifies that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -258,28 +257,3 @@ def umap_params(seed: int, n_epochs: int | None, n_neighbors: int = N_NEIGHBORS,
     return {"implementation": IMPLEMENTATION, "n_neighbors": n_neighbors, "min_dist": min_dist,
             "metric": "euclidean", "init": "pca", "seed": seed, "n_epochs": n_epochs}
 
-
-@dataclass
-class TorchUMAPReducer:
-    """One head through `umap_heads`, behind the reducer protocol of methods.py."""
-
-    dim: int
-    seed: int = 0
-    threads: int = 1
-    n_neighbors: int = N_NEIGHBORS
-    min_dist: float = MIN_DIST
-    device: str = "cpu"
-    name: str = "umap"
-
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        self.n_epochs_ = default_epochs(len(X))
-        Y = umap_heads(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))[None].to(self.device), self.dim,
-                       self.n_neighbors, self.min_dist, self.seed, self.n_epochs_)
-        return Y[0].cpu().numpy()
-
-    @property
-    def params(self) -> dict:
-        return umap_params(self.seed, getattr(self, "n_epochs_", None), self.n_neighbors, self.min_dist)
-
-    def placement(self) -> dict:
-        return {}
