@@ -66,11 +66,13 @@ def test_build_and_info_from_the_command_line(tmp_path):
     assert r.returncode == 0, r.stderr
     path = Path(r.stdout.strip().splitlines()[-1])
     assert path == tmp_path / "tiny-gpt2__default-n50"
+    assert "atlas 'tiny-gpt2__default-n50' is ready" in r.stderr  # the id a newcomer must use
     info = json.loads(run_cli("info", path.name, data_dir=tmp_path, check=True).stdout)
-    assert info["projections"] == {"pca-2d": 8, "pca-3d": 8}
+    assert info["id"] == path.name and info["projections"] == {"pca-2d": 8, "pca-3d": 8}
     assert info["corpus"]["items"] == 50
     head = json.loads(run_cli("info", str(path), "--layer", "1", "--head", "2", check=True).stdout)
-    assert set(head["head"]["projections"]) == {"pca-2d", "pca-3d"}
+    assert head["atlas"] == path.name and (head["layer"], head["head"]) == (1, 2)
+    assert set(head["projections"]) == {"pca-2d", "pca-3d"} and "corpus" not in head
 
 
 @pytest.mark.parametrize("args,message", [
