@@ -64,7 +64,9 @@ def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus) -> bool:
     if not manifest_exists(path):
         return False
     m = read_manifest(path)
-    return m.stages.get("capture") == "done" and m.model.id == entry.id and m.corpus.hash == corpus.hash
+    # source too: two user folders of the same name are two models
+    return (m.stages.get("capture") == "done" and m.model.id == entry.id and m.model.source == entry.source
+            and m.corpus.hash == corpus.hash)
 
 
 def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, reporter: Reporter) -> None:
@@ -103,6 +105,7 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, report
         layers=loaded.layers,
         heads=loaded.heads,
         head_dim=loaded.head_dim,
+        kv_heads=loaded.kv_heads,
         tokens=prepared.n_tokens,
         causal=loaded.causal,
         scaling=captured.scaling,
@@ -175,7 +178,7 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
         else:
             status.stage("loading model", 1)
             status.message(f"loading {entry.display_label}")
-            loaded = load_model(entry, settings, device)
+            loaded = load_model(entry, settings, device, status)
             chosen_layers = parse_layers(layers, loaded.layers)  # before the expensive part
             capture_stage(settings, loaded, corpus, path, status)
 
