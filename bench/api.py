@@ -148,8 +148,9 @@ async def raw_socket_gets(port: int, path: str, repeat: int) -> dict:
 def head_in_memory(atlas: Path, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
     """(q, k) of one head as float32 (tokens, head_dim), loaded once: the naive baseline's state."""
     q = np.load(atlas / "vectors" / f"q_L{layer:02d}.npy")[:, head].astype(np.float32)
+    q += np.load(atlas / "vectors" / f"qmean_L{layer:02d}.npy")[head]
     k = np.load(atlas / "vectors" / f"k_L{layer:02d}.npy")[:, head].astype(np.float32)
-    return q, k
+    return q, k + np.load(atlas / "vectors" / f"kmean_L{layer:02d}.npy")[head]
 
 
 def naive_neighbours(q: np.ndarray, keys: np.ndarray, token: int, k: int = 10) -> list[int]:

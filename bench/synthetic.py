@@ -53,7 +53,7 @@ def synthetic_atlas(folder: Path, layers: int, heads: int, tokens: int, head_dim
                             "label": [f"synthetic:{i + 1}" for i in range(len(items))]}))
     for layer in range(layers):
         qk = np.stack([clustered(rng, 2 * tokens, head_dim) for _ in range(heads)], axis=1)
-        w.write_vectors(layer, qk[:tokens], qk[tokens:])
+        w.write_vectors(layer, qk[:tokens], qk[tokens:], scaling=head_dim ** -0.5)
     w.write_joint(np.zeros((layers, heads, head_dim)), np.ones((layers, heads)))
     for layer in range(layers if layouts else 0):
         for head in range(heads):

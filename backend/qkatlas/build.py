@@ -80,7 +80,8 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, report
     prepared = prepare(loaded, list(corpus.items))
     reporter.stage("capture", len(corpus.items))
     t0 = time.perf_counter()
-    captured = capture(loaded, prepared, batch_size=settings.batch_size, progress=reporter.advance)
+    captured = capture(loaded, prepared, batch_size=settings.batch_size, progress=reporter.advance,
+                       dtype=np.float32)  # the store decides what precision each layer needs
     seconds = time.perf_counter() - t0
 
     writer.write_tokens(pa.table({"token": np.arange(prepared.n_tokens), **prepared.token_rows}))
@@ -90,7 +91,7 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, report
     reporter.stage("joint", loaded.layers)
     translations, scales = [], []
     for layer in range(loaded.layers):
-        writer.write_vectors(layer, captured.q[layer], captured.k[layer])
+        writer.write_vectors(layer, captured.q[layer], captured.k[layer], captured.scaling[layer])
         t, s = joint_transforms(captured.q[layer], captured.k[layer])
         translations.append(t)
         scales.append(s)

@@ -47,4 +47,11 @@ class NotReady(QkatlasError):
 
 
 class StorageError(QkatlasError):
-    status = 500
+    """The data dir or an atlas's files cannot be used (not writable, full, damaged)."""
+
+    status = 503
+
+
+class AtlasDamaged(StorageError):
+    """A file of one atlas is unreadable or inconsistent: that atlas says so, the others serve.
+    The message names the file relative to the atlas, never a server path."""

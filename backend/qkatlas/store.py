@@ -7,8 +7,11 @@ Layout of an atlas folder (all readable with numpy and pyarrow):
                                        special, row, col (row/col are -1 for text)
     items.parquet                      one row per sentence/image: item, text, image, label
     images/{item:05d}.png              the exact pixels the model saw (image atlases)
-    vectors/q_L{layer:02d}.npy         float16 (tokens, heads, head_dim), as the attention used them
-    vectors/k_L{layer:02d}.npy         float16 (tokens, heads, head_dim)
+    vectors/q_L{layer:02d}.npy         (tokens, heads, head_dim) queries less their per-head mean, float16
+                                       (float32 where float16 would move attention by > 2.5e-4)
+    vectors/k_L{layer:02d}.npy         keys, likewise
+    vectors/qmean_L{layer:02d}.npy     float32 (heads, head_dim): add to q_L.. for the queries
+    vectors/kmean_L{layer:02d}.npy     float32 (heads, head_dim): add to k_L.. for the keys
     joint.npz                          translation (layers, heads, head_dim), scale (layers, heads)
     projections/{method}-{dim}d/L{layer:02d}H{head:02d}.npy
                                        float32 (2 * tokens, dim): queries first, then keys
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import zipfile
 from functools import cached_property
 from pathlib import Path
 
@@ -32,11 +36,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import NotFound, NotReady, StorageError, UnknownAtlas
+from .errors import AtlasDamaged, NotFound, NotReady, StorageError, UnknownAtlas
 from .files import atomic_path, write_json, write_npy, write_parquet, write_text
 from .layout import ALL, Layout
 from .manifest import Manifest, manifest_exists, manifest_path, read_manifest
 
+# The most float16 storage may move attention on the sample write_vectors checks; a quarter of
+# the 1e-3 that attention rebuilt from the store may differ from the model's by.
+PROB_ERROR = 2.5e-4
+TOKEN_COLUMNS = ("token", "item", "position", "text", "special", "row", "col")
+ITEM_COLUMNS = ("item", "text", "image", "label")
 _HEAD_FILE = re.compile(r"L(\d+)H(\d+)\.npy$")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,6 +68,11 @@ def projection_dir(atlas_path: Path, layout: Layout) -> Path:
 def projection_file(atlas_path: Path, layer: int, head: int, layout: Layout) -> Path:
     """Where one head's layout lives (the .npy; its metadata is the same name with .json)."""
     return projection_dir(atlas_path, layout) / f"{head_name(layer, head)}.npy"
+
+
+def vector_file(atlas_path: Path, side: str, layer: int) -> Path:
+    """vectors/q_L03.npy, k_L03.npy (float16) and qmean_L03.npy, kmean_L03.npy (float32 (heads, head_dim))."""
+    return Path(atlas_path) / "vectors" / f"{side}_L{layer:02d}.npy"
 
 
 def is_projection_file(name: str) -> bool:
@@ -107,10 +121,25 @@ class AtlasWriter:
         with atomic_path(self.path / "images" / f"{item:05d}.png") as tmp:
             tmp.write_bytes(png_bytes)
 
-    def write_vectors(self, layer: int, q: np.ndarray, k: np.ndarray) -> None:
-        """q, k: (tokens, heads, head_dim), stored as float16."""
-        write_npy(self.path / "vectors" / f"q_L{layer:02d}.npy", q.astype(np.float16, copy=False))
-        write_npy(self.path / "vectors" / f"k_L{layer:02d}.npy", k.astype(np.float16, copy=False))
+    def write_vectors(self, layer: int, q: np.ndarray, k: np.ndarray, scaling: float) -> None:
+        """q, k: (tokens, heads, head_dim) float32, as the attention used them; `scaling` multiplies q·k.
+
+        Each side is stored less its per-head mean (qmean_L*.npy, kmean_L*.npy, float32), which
+        the reader adds back: a head's vectors often share a large component (DINOv2 layer 3's
+        keys: ~37) that would otherwise take most of float16's precision. The rest is float16,
+        or float32 for a side whose float16 rounding moves attention by more than PROB_ERROR on
+        a sample of tokens (sharp heads: DINOv2 layer 0 head 5 scores up to 96).
+        """
+        sample = np.linspace(0, len(q) - 1, min(len(q), 512)).astype(int)
+        exact = {"q": q[sample].astype(np.float32), "k": k[sample].astype(np.float32)}
+        for side, x in (("q", q), ("k", k)):
+            mean = x.astype(np.float64).mean(axis=0)
+            rest = (x - mean).astype(np.float32)
+            half = rest.astype(np.float16)
+            rounded = dict(exact, **{side: (half[sample].astype(np.float32) + mean).astype(np.float32)})
+            moved = np.abs(_sample_attention(rounded, scaling) - _sample_attention(exact, scaling)).max(initial=0.0)
+            write_npy(vector_file(self.path, f"{side}mean", layer), mean.astype(np.float32))
+            write_npy(vector_file(self.path, side, layer), rest if moved > PROB_ERROR else half)
 
     def write_joint(self, translation: np.ndarray, scale: np.ndarray) -> None:
         """translation: (layers, heads, head_dim); scale: (layers, heads)."""
@@ -135,17 +164,21 @@ class AtlasWriter:
 
 
 class Atlas:
-    """Read-only view of an atlas folder: the one reader of the store. Arrays are memory-mapped
-    and loaded lazily, once."""
+    """Read-only view of an atlas folder: the one reader of the store.
+
+    Files are read whole, never memory-mapped: a file truncated in place under a mapping kills
+    the process (SIGBUS), a file read whole is at worst damaged. Any unreadable or inconsistent
+    file raises AtlasDamaged naming it, so that atlas reports itself damaged and others serve.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.manifest: Manifest = read_manifest(self.path)
-        self._vectors: dict[tuple[str, int], np.ndarray] = {}
+        self._layer: tuple[int, dict[str, np.ndarray]] | None = None  # the last layer read: heads are read in layer order
 
     @property
     def id(self) -> str:
-        return self.path.name
+        return self.manifest.atlas or self.path.name
 
     @property
     def layers(self) -> int:
@@ -185,13 +218,42 @@ class Atlas:
         """The factor the model multiplies q·k by before the softmax, for `layer`."""
         return float(self.manifest.scaling[layer])
 
+    # -- reading, with damage reported --------------------------------------------------
+
+    def damaged(self, path: Path, reason: str) -> AtlasDamaged:
+        name = str(path.relative_to(self.path))
+        reason = reason.replace(str(path), name)  # libraries quote the full path: it may reach API clients
+        return AtlasDamaged(f"atlas {self.id!r} is damaged: {name} ({reason}); rebuild it with `qkatlas build`")
+
+    def _read(self, path: Path, read, shape: tuple | None = None):
+        """read(path), or AtlasDamaged naming the file; `shape` checks an array's shape."""
+        try:
+            value = read(path)
+        except FileNotFoundError:
+            raise self.damaged(path, "missing") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, pa.ArrowException) as e:
+            raise self.damaged(path, _reason(e)) from None
+        if shape is not None and value.shape != shape:
+            raise self.damaged(path, f"shape {value.shape}, expected {shape}")
+        return value
+
+    def _table(self, name: str, columns: tuple[str, ...]) -> pa.Table:
+        table = self._read(self.path / name, pq.read_table)
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise self.damaged(self.path / name, f"no column {missing[0]!r}")
+        return table
+
     @cached_property
     def tokens(self) -> pa.Table:
-        return pq.read_table(self.path / "tokens.parquet", memory_map=True)
+        table = self._table("tokens.parquet", TOKEN_COLUMNS)
+        if table.num_rows != self.n_tokens:
+            raise self.damaged(self.path / "tokens.parquet", f"{table.num_rows} rows, the manifest says {self.n_tokens}")
+        return table
 
     @cached_property
     def items(self) -> pa.Table:
-        return pq.read_table(self.path / "items.parquet", memory_map=True)
+        return self._table("items.parquet", ITEM_COLUMNS)
 
     @cached_property
     def token_item(self) -> np.ndarray:
@@ -208,32 +270,47 @@ class Atlas:
         counts = np.bincount(self.token_item, minlength=self.items.num_rows)
         return np.concatenate([[0], np.cumsum(counts)])
 
-    def _vector(self, side: str, layer: int) -> np.ndarray:
-        key = (side, layer)
-        if key not in self._vectors:
-            self._vectors[key] = np.load(self.path / "vectors" / f"{side}_L{layer:02d}.npy", mmap_mode="r")
-        return self._vectors[key]
+    def _vectors(self, layer: int) -> dict[str, np.ndarray]:
+        """{"q", "k": float16 or float32 (tokens, heads, head_dim), "qmean", "kmean": float32 (heads, head_dim)}:
+        the vectors are q + qmean, k + kmean."""
+        if self._layer is None or self._layer[0] != layer:
+            shape = (self.n_tokens, self.heads, self.head_dim)
+            arrays = {side: self._read(vector_file(self.path, side, layer), np.load, shape) for side in ("q", "k")}
+            for side in ("qmean", "kmean"):
+                path = vector_file(self.path, side, layer)
+                # atlases written before vectors were centred have no offsets: their vectors are whole
+                arrays[side] = self._read(path, np.load, shape[1:]) if path.exists() else np.zeros(shape[1:], np.float32)
+            self._layer = (layer, arrays)
+        return self._layer[1]
 
-    def queries(self, layer: int) -> np.ndarray:
-        """(tokens, heads, head_dim) float16, memory-mapped."""
-        return self._vector("q", layer)
+    def queries(self, layer: int, rows: slice = slice(None)) -> np.ndarray:
+        """float32 (rows, heads, head_dim): the queries as the attention used them."""
+        v = self._vectors(layer)
+        return v["q"][rows].astype(np.float32) + v["qmean"]
 
-    def keys(self, layer: int) -> np.ndarray:
-        return self._vector("k", layer)
+    def keys(self, layer: int, rows: slice = slice(None)) -> np.ndarray:
+        """float32 (rows, heads, head_dim): the keys as the attention used them."""
+        v = self._vectors(layer)
+        return v["k"][rows].astype(np.float32) + v["kmean"]
 
     def head_vectors(self, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
         """(q, k) of one head as float32, each (tokens, head_dim)."""
         self.check_head(layer, head)
-        return (
-            np.asarray(self.queries(layer)[:, head, :], dtype=np.float32),
-            np.asarray(self.keys(layer)[:, head, :], dtype=np.float32),
-        )
+        v = self._vectors(layer)
+        return (v["q"][:, head].astype(np.float32) + v["qmean"][head],
+                v["k"][:, head].astype(np.float32) + v["kmean"][head])
 
     @cached_property
     def joint(self) -> dict[str, np.ndarray]:
         """translation (layers, heads, head_dim), scale (layers, heads)."""
-        with np.load(self.path / "joint.npz") as z:
-            return {"translation": z["translation"], "scale": z["scale"]}
+        def read(path):
+            with np.load(path) as z:
+                return {"translation": z["translation"], "scale": z["scale"]}
+
+        joint = self._read(self.path / "joint.npz", read)
+        if joint["scale"].shape != (self.layers, self.heads):
+            raise self.damaged(self.path / "joint.npz", f"scale has shape {joint['scale'].shape}")
+        return joint
 
     def joint_transform(self, layer: int, head: int) -> tuple[np.ndarray, float]:
         """(translation (head_dim,), scale) of one head's joint space."""
@@ -267,18 +344,17 @@ class Atlas:
     def projection(self, layer: int, head: int, layout: Layout) -> np.ndarray:
         """(2 * tokens, dim) float32: queries first, then keys. NotReady until the head is done."""
         path = self.projection_path(layer, head, layout)
-        try:
-            return np.load(path)
-        except FileNotFoundError:
+        if not path.exists():
             raise NotReady(f"{layout.method} {layout.dim}-D of layer {layer} head {head} in atlas {self.id!r} "
-                           f"is not computed yet; heads done: {self.heads_done(layout) or 0} of {self.total_heads}") from None
+                           f"is not computed yet; heads done: {self.heads_done(layout) or 0} of {self.total_heads}")
+        return self._read(path, np.load, (2 * self.n_tokens, layout.dim))
 
     def projection_meta(self, layer: int, head: int, layout: Layout) -> dict | None:
         """params, seconds, points, quality (and placement data) of one head's layout; None if not done."""
         path = self.projection_path(layer, head, layout)
         if not path.exists():
             return None
-        return json.loads(path.with_suffix(".json").read_text())
+        return self._read(path.with_suffix(".json"), _read_json)
 
     def quality_table(self, layout: Layout) -> dict[str, dict]:
         """{"L00H03": {"knn_recall@10": ...}, ...} for the heads whose layout is done."""
@@ -287,11 +363,33 @@ class Atlas:
         if folder.is_dir():
             for p in sorted(folder.iterdir()):
                 if is_projection_file(p.name):
-                    out[p.stem] = json.loads(p.with_suffix(".json").read_text()).get("quality", {})
+                    out[p.stem] = self._read(p.with_suffix(".json"), _read_json).get("quality", {})
         return out
 
     def image_path(self, item: int) -> Path:
         return self.path / "images" / f"{item:05d}.png"
+
+
+def _sample_attention(vectors: dict[str, np.ndarray], scaling: float) -> np.ndarray:
+    """softmax(q·kᵀ × scaling) over sampled tokens, every head: (heads, sample, sample)."""
+    scores = np.einsum("ihd,jhd->hij", vectors["q"], vectors["k"]).astype(np.float64) * scaling
+    scores -= scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _read_json(path: Path) -> dict:
+    value = json.loads(path.read_bytes())
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _reason(e: Exception) -> str:
+    """A short reason for people, without the server paths some exceptions carry."""
+    if isinstance(e, OSError):
+        return e.strerror or type(e).__name__
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
 def list_atlases(data_dir: Path) -> list[Path]:

@@ -9,10 +9,12 @@ import numpy as np
 
 
 def stored_vectors(atlas: Path, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
-    """(q, k) of one head straight from the .npy files, float32 (tokens, head_dim)."""
+    """(q, k) of one head straight from the .npy files, float32 (tokens, head_dim): vectors are
+    stored less a per-head offset (vectors/qmean_L*.npy, kmean_L*.npy), added back here."""
     q = np.load(atlas / "vectors" / f"q_L{layer:02d}.npy")[:, head].astype(np.float32)
+    q += np.load(atlas / "vectors" / f"qmean_L{layer:02d}.npy")[head]
     k = np.load(atlas / "vectors" / f"k_L{layer:02d}.npy")[:, head].astype(np.float32)
-    return q, k
+    return q, k + np.load(atlas / "vectors" / f"kmean_L{layer:02d}.npy")[head]
 
 
 def stored_projection(atlas: Path, layer: int, head: int, method: str = "pca", dim: int = 2) -> np.ndarray:

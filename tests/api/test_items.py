@@ -6,13 +6,12 @@ from PIL import Image
 
 from qkatlas.joint import attention
 
-from .stored import item_rows, manifest
+from .stored import item_rows, manifest, stored_vectors
 
 
 def stored_item_attention(atlas, item, layer, head):
     rows = item_rows(atlas, item)
-    q = np.load(atlas / "vectors" / f"q_L{layer:02d}.npy")[rows, head].astype(np.float32)
-    k = np.load(atlas / "vectors" / f"k_L{layer:02d}.npy")[rows, head].astype(np.float32)
+    q, k = (v[rows] for v in stored_vectors(atlas, layer, head))
     m = manifest(atlas)
     return attention(q, k, m["scaling"][layer], m["causal"])
 

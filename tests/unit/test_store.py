@@ -27,7 +27,7 @@ def _write_small(path):
     w.write_items(pa.table({"item": [0, 1], "text": ["abc", "de"], "image": ["", ""], "label": ["x", "y"]}))
     rng = np.random.default_rng(0)
     for layer in range(2):
-        w.write_vectors(layer, rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 4)))
+        w.write_vectors(layer, rng.normal(size=(5, 3, 4)), rng.normal(size=(5, 3, 4)), scaling=0.5)
     w.write_joint(np.zeros((2, 3, 4)), np.ones((2, 3)))
     return w
 
@@ -37,7 +37,7 @@ def test_atlas_round_trip_with_float16_vectors(tmp_path):
     coords = np.arange(20, dtype=np.float32).reshape(10, 2)
     w.write_projection(1, 2, PCA2, coords, {"quality": {"knn_recall@10": 0.5}})
     atlas = Atlas(tmp_path / "a")
-    assert atlas.queries(0).dtype == np.float16 and atlas.queries(0).shape == (5, 3, 4)
+    assert atlas.queries(0).dtype == np.float32 and atlas.queries(0).shape == (5, 3, 4)
     np.testing.assert_array_equal(atlas.projection(1, 2, PCA2), coords)
     assert atlas.progress() == {"pca-2d": 1}
     assert atlas.heads_done(UMAP2) is None and not atlas.is_complete(PCA2)
@@ -131,3 +131,77 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path):
 def test_atlas_ids_are_safe_folder_names():
     assert atlas_id("minilm", "default") == "minilm__default"
     assert atlas_id("tiny-gpt2", "my file.txt", 50) == "tiny-gpt2__my-file.txt-n50"
+
+
+def test_keys_sharing_a_large_component_keep_their_precision(tmp_path):
+    """DINOv2 layer 3's keys share a component of ~37: in float16 its steps are 0.031. Stored
+    less their mean, the keys read back far closer than a plain float16 copy."""
+    w = _write_small(tmp_path / "a")
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(5, 3, 4)).astype(np.float32)
+    k = (37.0 + 0.05 * rng.normal(size=(5, 3, 4))).astype(np.float32)
+    w.write_vectors(0, q, k, scaling=0.5)
+    stored = Atlas(tmp_path / "a").keys(0)
+    plain = k.astype(np.float16).astype(np.float32)
+    assert np.abs(stored - k).max() < 1e-4 < np.abs(plain - k).max()
+    np.testing.assert_allclose(Atlas(tmp_path / "a").head_vectors(0, 1)[1], k[:, 1], atol=1e-4)
+    assert np.load(tmp_path / "a" / "vectors" / "k_L00.npy").dtype == np.float16  # mild: half precision is enough
+
+
+def test_a_head_whose_attention_float16_would_move_is_stored_exactly(tmp_path):
+    """Logits of a few units from vectors of norm ~60: float16 rounding moves attention by ~1e-3
+    (measured), four times what the store allows; those vectors are kept in float32."""
+    from qkatlas.manifest import read_manifest as read
+
+    path = tmp_path / "a"
+    w = _write_small(path)
+    w.write_manifest(read(path).model_copy(update={"tokens": 50}))
+    rng = np.random.default_rng(2)
+    q, k = (30 * rng.normal(size=(50, 3, 4))).astype(np.float32), (30 * rng.normal(size=(50, 3, 4))).astype(np.float32)
+    w.write_vectors(1, q, k, scaling=3 / 30**2)
+    assert np.load(path / "vectors" / "k_L01.npy").dtype == np.float32
+    np.testing.assert_allclose(Atlas(path).keys(1), k, rtol=0, atol=1e-4)
+
+
+def _damage(path, how):
+    if how == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage":
+        path.write_bytes(b"\x00garbage" * 10)
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize("file,how,read", [
+    ("vectors/q_L01.npy", "truncate", lambda a: a.head_vectors(1, 0)),
+    ("vectors/k_L00.npy", "garbage", lambda a: a.keys(0)),
+    ("vectors/kmean_L00.npy", "truncate", lambda a: a.head_vectors(0, 0)),
+    ("vectors/qmean_L01.npy", "garbage", lambda a: a.queries(1)),
+    ("tokens.parquet", "truncate", lambda a: a.tokens),
+    ("items.parquet", "missing", lambda a: a.items),
+    ("joint.npz", "garbage", lambda a: a.joint_transform(0, 0)),
+    ("projections/pca-2d/L01H02.npy", "truncate", lambda a: a.projection(1, 2, PCA2)),
+    ("projections/pca-2d/L01H02.json", "garbage", lambda a: a.projection_meta(1, 2, PCA2)),
+    ("projections/pca-2d/L01H02.json", "truncate", lambda a: a.quality_table(PCA2)),
+])
+def test_a_damaged_file_is_reported_by_name_without_server_paths(tmp_path, file, how, read):
+    from qkatlas.errors import AtlasDamaged
+
+    w = _write_small(tmp_path / "a")
+    w.write_projection(1, 2, PCA2, np.zeros((10, 2), np.float32), {"quality": {"knn_recall@10": 0.5}})
+    _damage(tmp_path / "a" / file, how)
+    with pytest.raises(AtlasDamaged) as err:
+        read(Atlas(tmp_path / "a"))
+    message = str(err.value)
+    assert f"atlas 'a' is damaged: {file} (" in message and str(tmp_path) not in message
+    assert err.value.status == 503
+
+
+def test_a_projection_of_the_wrong_shape_is_damage_not_data(tmp_path):
+    from qkatlas.errors import AtlasDamaged
+
+    w = _write_small(tmp_path / "a")
+    w.write_projection(0, 0, PCA2, np.zeros((7, 2), np.float32), {})  # 5 tokens: 10 rows expected
+    with pytest.raises(AtlasDamaged, match=r"shape \(7, 2\), expected \(10, 2\)"):
+        Atlas(tmp_path / "a").projection(0, 0, PCA2)
