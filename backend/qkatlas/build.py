@@ -8,8 +8,8 @@ SIGTERM stops a build as Ctrl+C does: workers ended, every file whole, the next 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import importlib.metadata as md
-import shutil
 import signal
 import threading
 import time
@@ -23,7 +23,7 @@ from . import __version__
 from .build_status import BuildStatus
 from .catalog import ModelEntry, get_model
 from .corpus import Corpus, ImageItem, load_corpus
-from .errors import InvalidInput
+from .errors import InvalidInput, StorageError
 from .joint import joint_transforms
 from .progress import Reporter, Silent
 from .layout import layouts
@@ -31,6 +31,7 @@ from .manifest import CorpusBlock, ImageBlock, Manifest, ModelBlock, manifest_ex
 from .reduce.run import heads_of, pending_heads, reduce_layout
 from .settings import Settings
 from .store import Atlas, AtlasWriter, atlas_id, ensure_writable
+from .versions import build_lock, live_version, new_version, publish, sweep
 
 
 def parse_layers(text: str | None, layers: int) -> list[int] | None:
@@ -69,14 +70,13 @@ def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus) -> bool:
             and m.corpus.hash == corpus.hash)
 
 
-def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, reporter: Reporter) -> None:
+def capture_stage(settings: Settings, loaded, corpus: Corpus, name: str, path: Path, reporter: Reporter) -> None:
+    """Capture into `path`, a new version folder of atlas `name`; the manifest is written last."""
     from .capture.inputs import prepare
     from .capture.run import capture
 
     entry = loaded.entry
     writer = AtlasWriter(path)
-    if (path / "projections").exists():  # vectors are about to change: old layouts are stale
-        shutil.rmtree(path / "projections")
     prepared = prepare(loaded, list(corpus.items))
     reporter.stage("capture", len(corpus.items))
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, path: Path, report
     writer.write_joint(np.stack(translations), np.stack(scales))
     image = loaded.image
     writer.write_manifest(Manifest(
-        atlas=path.name,
+        atlas=name,
         model=ModelBlock(**entry.summary(), weights=loaded.source, revision=loaded.revision),
         corpus=CorpusBlock(id=corpus.id, modality=corpus.modality, hash=corpus.hash, items=len(corpus.items),
                            source=corpus.source),
@@ -171,18 +171,36 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
     path = atlas_path(settings, entry.id, corpus.id, limit)
     from .capture.loader import load_model, pick_device
 
-    status = BuildStatus(settings.data_dir, path.name, entry.id, entry.display_label, reporter)
-    with sigterm_as_interrupt(), closing(status):
+    data_dir, name = Path(settings.data_dir), path.name
+    status = BuildStatus(data_dir, name, entry.id, entry.display_label, reporter)
+    with sigterm_as_interrupt(), build_lock(data_dir, name), closing(status), storage_errors(name):
+        sweep(data_dir, name)
         if _capture_is_current(path, entry, corpus):
             status.message(f"capture already done in {path}")
-            chosen_layers = parse_layers(layers, Atlas(path).layers)
-        else:
+            version = live_version(data_dir, name)
+            chosen_layers = parse_layers(layers, Atlas(version).layers)
+        else:  # a new version beside the live one, published once its capture is complete
             status.stage("loading model", 1)
             status.message(f"loading {entry.display_label}")
             loaded = load_model(entry, settings, device, status)
             chosen_layers = parse_layers(layers, loaded.layers)  # before the expensive part
-            capture_stage(settings, loaded, corpus, path, status)
+            version = new_version(data_dir, name)
+            capture_stage(settings, loaded, corpus, name, version, status)
+            publish(data_dir, name, version)
 
-        reduce_stage(settings, path, list(methods), list(dims), chosen_layers, status,
+        reduce_stage(settings, version, list(methods), list(dims), chosen_layers, status,
                      str(pick_device(device or settings.device)))
     return path
+
+
+@contextmanager
+def storage_errors(atlas: str):
+    """A full disk (or a data dir gone read-only) mid-build is one clear error, not a traceback;
+    what was written stays valid (atomic files) and the next run resumes."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise StorageError(f"cannot write atlas {atlas!r}: {e.strerror}; free space (or fix the data dir) "
+                           "and run the same command again to continue") from None

@@ -5,6 +5,7 @@ A killed process never leaves a half-written file under a final name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -26,8 +27,13 @@ def atomic_path(path: Path):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        # numpy's tofile reports a full disk as "N requested and M written", with no errno:
+        # look at the disk before the temp file's space is given back
+        full = isinstance(e, OSError) and e.errno is None and _full(path.parent)
         Path(tmp).unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
         raise
 
 
@@ -50,3 +56,11 @@ def write_parquet(path: Path, table: pa.Table) -> None:
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def _full(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20

@@ -172,7 +172,9 @@ class Atlas:
     """
 
     def __init__(self, path: Path):
-        self.path = Path(path)
+        # The live version, resolved once: a rebuild that switches `<data_dir>/<atlas>` to a new
+        # version (versions.py) never mixes its files into what this reader serves.
+        self.path = Path(path).resolve()
         self.manifest: Manifest = read_manifest(self.path)
         self._layer: tuple[int, dict[str, np.ndarray]] | None = None  # the last layer read: heads are read in layer order
 
@@ -393,10 +395,11 @@ def _reason(e: Exception) -> str:
 
 
 def list_atlases(data_dir: Path) -> list[Path]:
+    """`<data_dir>/<atlas>` of every atlas with a manifest (names starting with "." are ours: versions, status)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         return []
-    return sorted(p for p in data_dir.iterdir() if manifest_exists(p))
+    return sorted(p for p in data_dir.iterdir() if not p.name.startswith(".") and manifest_exists(p))
 
 
 def open_atlas(data_dir: Path, name: str) -> Atlas:
