@@ -101,6 +101,15 @@ def test_layout_keeps_neighbours_as_well_as_umap_learn(heads):
     assert ours > 5 * random + 0.1
 
 
+def test_the_optimised_layout_keeps_clearly_more_neighbours_than_its_pca_start(heads):
+    """The start alone must not pass for a layout: measured 0.32-0.34 recall against 0.17-0.20
+    for the PCA start on these mixtures."""
+    X, _, Y = heads
+    start = pca_init(torch.from_numpy(X), 2).numpy()
+    for h in range(HEADS):
+        assert knn_recall(X[h], Y[h]) > knn_recall(X[h], start[h]) + 0.08
+
+
 def test_layout_keeps_clusters_apart(heads):
     _, labels, Y = heads
     for h in range(HEADS):

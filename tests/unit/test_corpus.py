@@ -32,8 +32,8 @@ def test_default_text_corpus_has_500_unique_sentences_with_line_labels():
 
 def test_default_text_corpus_hash_is_stable():
     corpus = text.default_corpus()
-    assert corpus.hash == text.hash_items(corpus.items)
-    assert len(corpus.hash) == 64
+    # pinned: a change to the bundled sentences or to the hash makes every atlas's capture stale
+    assert corpus.hash == "8a20ae1b7aec6e132320a43732cad11379654a200c49d5e754cf1cebbd52a2c7"
 
 
 def test_txt_loader_skips_blank_lines_and_keeps_line_numbers(tmp_path):
