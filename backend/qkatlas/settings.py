@@ -41,6 +41,17 @@ class Settings:
     offline: bool = False
     demo_models: str = ""  # comma-separated; empty: real-weights defaults when local, else tiny models
     demo_methods: str = "pca,umap"
+    # Safe for a LAN (api/auth.py, api/hosts.py, api/headers.py, api/limits.py)
+    token: str = ""  # bearer token asked of live inference; empty: none asked
+    allowed_hosts: str = ""  # comma-separated Host names answered besides localhost, IP literals and --host; *: any
+    docs: bool = True  # /docs, /openapi.json
+    max_json_bytes: int = 64 * 1024  # any request body but an upload
+    # Live inference admission (api/admission.py, api/inference.py)
+    live_concurrency: int = 1  # forward passes at once, all models together
+    live_queue: int = 8  # requests waiting per model beyond the one running; more: 429
+    live_timeout: int = 30  # seconds a request may wait for its turn; longer: 429
+    live_threads: int = 0  # torch threads for live inference; 0: half the cores
+    live_warmup: bool = True  # load the models of the atlases present when the server starts
 
     def __post_init__(self):
         for name, low, high in _RANGES:
@@ -72,7 +83,8 @@ class Settings:
 _NO_LIMIT = 1 << 62
 _RANGES = (("port", 1, 65535), ("workers", 0, _NO_LIMIT), ("seed", 0, 2**32 - 1), ("batch_size", 1, _NO_LIMIT),
            ("max_text_chars", 1, _NO_LIMIT), ("max_text_tokens", 1, _NO_LIMIT), ("max_upload_bytes", 1, _NO_LIMIT),
-           ("max_image_pixels", 1, _NO_LIMIT))
+           ("max_image_pixels", 1, _NO_LIMIT), ("max_json_bytes", 1024, _NO_LIMIT), ("live_concurrency", 1, 64),
+           ("live_queue", 0, 10_000), ("live_timeout", 1, 3600), ("live_threads", 0, 1024))
 
 
 def env_name(field_name: str) -> str:

@@ -5,11 +5,12 @@ const BASE = new URL("api/", document.baseURI).pathname;
 
 /** An error answered by the API (or a network failure, status 0), with a message for people. */
 export class ApiError extends Error {
-  constructor(status, detail, url) {
+  constructor(status, detail, url, retryAfter = 0) {
     super(detail);
     this.status = status;
     this.detail = detail;
     this.url = url;
+    this.retryAfter = retryAfter; // seconds, when the server said to try again later (429, 503)
   }
 }
 
@@ -51,7 +52,7 @@ async function send(path, { init, onProgress } = {}) {
       } catch {
         /* not JSON: keep the status line */
       }
-      throw new ApiError(res.status, detail, url);
+      throw new ApiError(res.status, detail, url, Number(res.headers.get("Retry-After")) || 0);
     }
     return onProgress ? await readWithProgress(res, onProgress) : res;
   } finally {
@@ -215,12 +216,27 @@ export function patchImageUrl(id, item, position, size = 64) {
 }
 
 /**
- * Run the model on new text: body {atlas, text, layer, head, method, dim} -> the attention of
- * every head and `points`: the text placed in that head's method/dim layout, or null with
- * `placement.error` saying why that layout cannot place new points.
+ * A live request, sent again after Retry-After while the model warms up (503) or its queue is
+ * full (429), a few times; any other error at once.
+ */
+async function live(path, init, attempts = 5) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await json(path, init);
+    } catch (e) {
+      if (!(e instanceof ApiError) || !e.retryAfter || attempt >= attempts) throw e;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(e.retryAfter, 30) * 1000));
+    }
+  }
+}
+
+/**
+ * Run the model on new text: body {atlas, text, layer, head, method, dim, scope} -> the attention
+ * of the scope ("layer": [heads][n][n] of `layer`) and `points`: the text placed in that head's
+ * method/dim layout, or null with `placement.error` saying why that layout cannot place new points.
  */
 export function attentionForText(body) {
-  return json("attention", {
+  return live("attention", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
@@ -235,5 +251,5 @@ export function attentionForImage(atlasId, file, where) {
   for (const [name, value] of Object.entries(where)) {
     if (value !== null && value !== undefined) form.set(name, value);
   }
-  return json("attention/image", { method: "POST", body: form });
+  return live("attention/image", { method: "POST", body: form });
 }

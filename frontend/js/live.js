@@ -110,7 +110,8 @@ export class LiveView extends View {
     fill(this.message, wait.el);
     const t0 = performance.now();
     try {
-      const where = { layer: state.layer, head: state.head, method: state.method, dim: state.dim };
+      // scope "layer": every head of the layer on screen, what both head modes draw
+      const where = { layer: state.layer, head: state.head, method: state.method, dim: state.dim, scope: "layer" };
       const res = this.isImage
         ? await api.attentionForImage(this.ctx.atlas.id, this.file, where)
         : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, ...where });
@@ -135,8 +136,7 @@ export class LiveView extends View {
   drawAttention(state) {
     const res = this.result;
     if (!res) return;
-    const layer = Math.min(state.layer, res.layers - 1);
-    const byHead = res.attention[layer];
+    const byHead = res.attention; // [heads][n][n] of the layer asked for (scope "layer")
     const causal = Boolean(this.ctx.atlas.causal);
     const onHover = (text) => (this.status.textContent = text || "\u00a0");
     clear(this.attnEl);

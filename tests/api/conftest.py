@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,21 @@ from qkatlas.settings import Settings
 
 
 @pytest.fixture(scope="session")
+def settings(settings) -> Settings:
+    """The session's settings, answering TestClient's Host header ("testserver") too."""
+    return settings.with_(allowed_hosts="testserver")
+
+
+def warmed(client: TestClient, timeout: float = 120) -> TestClient:
+    """`client` once its app has loaded the models of its atlases (/readyz names none warming)."""
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").json().get("warming"):
+        assert time.monotonic() < deadline, "the live models did not load"
+        time.sleep(0.05)
+    return client
+
+
+@pytest.fixture(scope="session")
 def atlases(tiny_text_atlas, tiny_bert_atlas, tiny_image_atlas) -> dict[str, Path]:
     """The three tiny atlases, built once into the session's data dir."""
     return {"gpt2": tiny_text_atlas, "bert": tiny_bert_atlas, "vit": tiny_image_atlas}
@@ -24,7 +40,7 @@ def atlases(tiny_text_atlas, tiny_bert_atlas, tiny_image_atlas) -> dict[str, Pat
 @pytest.fixture(scope="session")
 def client(settings, atlases) -> TestClient:
     with TestClient(create_app(settings)) as c:
-        yield c
+        yield warmed(c)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +65,7 @@ def grouped(settings, tmp_path_factory) -> tuple[TestClient, Path]:
         # catalog's model config says (num_key_value_heads = 2).
         (path / "manifest.json").write_text(json.dumps({**manifest, "kv_heads": 2}))
     with TestClient(create_app(local)) as c:
-        yield c, path
+        yield warmed(c), path
 
 
 @pytest.fixture
@@ -59,7 +75,7 @@ def scratch(tmp_path, settings, atlases):
     copy = data / atlases["gpt2"].name
     shutil.copytree(atlases["gpt2"], copy)
     with TestClient(create_app(settings.with_(data_dir=data))) as c:
-        yield c, copy
+        yield warmed(c), copy
 
 
 @pytest.fixture(scope="session")

@@ -244,9 +244,12 @@ def test_simultaneous_live_requests_each_get_the_answer_they_get_alone(client, s
             r = send(http, ask)
             return r, t0, time.monotonic()
 
-    # A fresh server: its models are loaded by these requests, two models' locks are taken at
-    # once, and one model's forward passes queue behind its lock.
-    with serve_in_thread(settings) as url, ThreadPoolExecutor(len(asks)) as pool:
+    # A fresh server that runs two models at once: once it has loaded its models, two models'
+    # locks are taken at once, and one model's forward passes queue behind its lock.
+    with serve_in_thread(settings.with_(live_concurrency=2)) as url, ThreadPoolExecutor(len(asks)) as pool:
+        with httpx.Client(base_url=url) as http:
+            while http.get("/readyz").json().get("warming"):
+                time.sleep(0.05)
         answers = list(pool.map(at_once, asks))
     assert max(t0 for _, t0, _ in answers) < min(t1 for _, _, t1 in answers), "the requests did not overlap"
     for ask, (r, _, _), expected in zip(asks, answers, alone):

@@ -6,19 +6,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from threadpoolctl import threadpool_limits
 
 from ..catalog import load_catalog
 from ..errors import QkatlasError
 from ..resources import frontend_dir
 from ..settings import Settings
+from .admission import LiveQueue
+from .auth import TokenLogin, check_token_setting
+from .compress import Compress
+from .docs import mount_offline_docs
+from .headers import SecurityHeaders
+from .hosts import HostCheck
 from .inference import LiveModels
+from .limits import BodyLimit
 from .registry import AtlasRegistry
-from .responses import OCTET
 from .routers import atlases, heads, items, live, system
 from .timing import ServerTiming
 
@@ -28,6 +32,12 @@ DESCRIPTION = """Joint query/key embeddings of every attention head.
   status: 404 unknown atlas, layer, head, item, token or method; 422 a bad parameter; 409 a
   projection not computed yet; 413 input too large; 503 a model that cannot be loaded here.
   Never a 500.
+- Live inference is admitted per model: one forward pass at a time, a bounded queue behind it;
+  a full queue or a long wait is 429 and a model still loading 503, both with `Retry-After`
+  (seconds). With a token set (`QKATLAS_TOKEN`) it needs `Authorization: Bearer <token>` or
+  the cookie set by opening `/?access_token=<token>` once (401 otherwise).
+- Request bodies are limited before they are read (413 naming the limit); a Host header the
+  server does not answer to is 400.
 - Layers, heads, items and tokens are 0-based. A head's points are `2 * tokens` rows: rows
   `0..tokens-1` are the queries of tokens `0..tokens-1`, rows `tokens..2*tokens-1` their keys.
 - Arrays travel as little-endian binary (`application/octet-stream`) with their shape in
@@ -56,54 +66,54 @@ def validation_message(exc: RequestValidationError) -> str:
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI):
+async def lifespan(app: FastAPI):
     # Requests run side by side in worker threads. Multithreaded BLAS on top of that
     # oversubscribes the cores, and a sub-millisecond product then waits for a descheduled
     # helper thread (tens of ms on a busy 2-core machine): one BLAS thread per request.
     with threadpool_limits(1, user_api="blas"):
-        yield
-
-
-def mount_offline_docs(app: FastAPI) -> None:
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
-
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="qkatlas API",
-                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-static/swagger-ui.css",
-                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
+        if app.state.settings.live_warmup:
+            app.state.live.warm_up(served.manifest.model.id for served in app.state.atlases.readable())
+        try:
+            yield
+        finally:
+            app.state.live.close()
+            app.state.live_queue.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    check_token_setting(settings)
     # docs_url=None: /docs is served below with Swagger UI's files from the swagger-ui-bundle
     # package, so the docs work with no internet (FastAPI's default loads them from a CDN).
-    app = FastAPI(title="qkatlas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
+    app = FastAPI(title="qkatlas", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url="/openapi.json" if settings.docs else None)
     app.state.settings = settings
     app.state.catalog = load_catalog(settings)  # once: /api/models and live inference read this copy
     app.state.atlases = AtlasRegistry(settings.data_dir)
     app.state.live = LiveModels(settings, app.state.catalog)
+    app.state.live_queue = LiveQueue(settings)
 
     @app.exception_handler(QkatlasError)
     async def _qkatlas_error(_request, exc: QkatlasError):
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request, exc: RequestValidationError):
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    # float32 coordinates barely compress (their low mantissa bytes are noise): gzip only text.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5,
-                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, OCTET))
+    # The last added runs first: security headers on every answer, the Host checked before
+    # anything else, bodies bounded before a route reads them, compression next to the routes.
+    app.add_middleware(Compress)
+    app.add_middleware(TokenLogin, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(ServerTiming)
+    app.add_middleware(HostCheck, settings=settings)
+    app.add_middleware(SecurityHeaders)
     for module in (system, atlases, heads, items, live):
         app.include_router(module.router)
 
-    mount_offline_docs(app)
+    if settings.docs:
+        mount_offline_docs(app)
     # Last, so every API route wins. The front end ships with the package: no check that it
     # exists, a missing one is a broken install and should fail loudly.
     app.mount("/", StaticFiles(directory=frontend_dir(), html=True), name="frontend")

@@ -1,5 +1,5 @@
 """What the routers ask for by type: the settings, the catalog, the atlases, an atlas by name (or
-404), the live models and a checked layout. `SessionDep`-style aliases, one per lookup.
+404), the live models and their queue, and a checked layout. `SessionDep`-style aliases, one per lookup.
 
 Every lookup is `async`: a plain `def` dependency would cost each request a hop to a worker thread.
 """
@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from ..catalog import ModelEntry
 from ..layout import DIMS, METHODS, Layout
 from ..settings import Settings
+from .admission import LiveQueue
 from .inference import LiveModels
 from .registry import AtlasRegistry
 from .served import ServedAtlas
@@ -35,6 +36,10 @@ async def get_live(request: Request) -> LiveModels:
     return request.app.state.live
 
 
+async def get_live_queue(request: Request) -> LiveQueue:
+    return request.app.state.live_queue
+
+
 async def get_atlas(request: Request,
                     atlas: str = PathParam(description="atlas id, as listed by GET /api/atlases",
                                            examples=["tiny-gpt2__default-n24"])) -> ServedAtlas:
@@ -53,5 +58,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[dict[str, ModelEntry], Depends(get_catalog)]
 RegistryDep = Annotated[AtlasRegistry, Depends(get_registry)]
 LiveDep = Annotated[LiveModels, Depends(get_live)]
+LiveQueueDep = Annotated[LiveQueue, Depends(get_live_queue)]
 AtlasDep = Annotated[ServedAtlas, Depends(get_atlas)]
 LayoutDep = Annotated[Layout, Depends(get_layout)]

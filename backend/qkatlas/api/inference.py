@@ -1,15 +1,22 @@
 """Live inference for the API: one loaded model per catalog id, shared by every request.
 
 The only API module that touches torch (imported on first use, so a server that never runs
-live inference never loads it). Loading is slow, so a model stays loaded; a lock per model
-serialises its forward passes, and one lock serialises loading across models (random-init
-models seed torch's one global generator: two loads at once would interleave their draws and
-build other weights than the atlas's). Callers run these functions off the event loop.
+live inference never loads it). Loading is slow, so a model stays loaded, and the models of
+the atlases present are loaded when the server starts (`warm_up`, in a thread of its own).
+While a model loads, requests for it are answered 503 with Retry-After (`check_warm`) instead
+of waiting. A lock per model serialises its forward passes, and one lock serialises loading
+across models (random-init models seed torch's one global generator: two loads at once would
+interleave their draws and build other weights than the atlas's). Callers run these
+functions off the event loop (api/admission.py's threads).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +24,10 @@ import numpy as np
 from ..catalog import ModelEntry
 from ..errors import TooLarge, UnknownModel
 from ..settings import Settings
+from .admission import WarmingUp, lower_priority
+
+log = logging.getLogger("qkatlas")
+WARMING_RETRY_S = 5
 
 
 @dataclass
@@ -40,6 +51,9 @@ class LiveModels:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._loading = threading.Lock()
+        self._warming: dict[str, float] = {}  # model id -> when its load was asked for (time.monotonic)
+        self._warmer = ThreadPoolExecutor(1, thread_name_prefix="qkatlas-warm-up", initializer=lower_priority)
+        self._threads_set = False
 
     def _lock(self, model_id: str) -> threading.Lock:
         with self._guard:
@@ -56,9 +70,60 @@ class LiveModels:
         if entry.id not in self._models:
             from ..capture.loader import load_model
 
-            with self._loading:
-                self._models[entry.id] = load_model(entry, self.settings)
+            with self._guard:
+                self._warming.setdefault(entry.id, time.monotonic())
+            try:
+                with self._loading:
+                    if entry.id not in self._models:
+                        self._torch_threads()
+                        self._models[entry.id] = load_model(entry, self.settings)
+            finally:
+                with self._guard:
+                    self._warming.pop(entry.id, None)
         return self._models[entry.id]
+
+    def _torch_threads(self) -> None:
+        """torch's threads, once: `live_threads`, or half the cores (the other half serve the requests)."""
+        if not self._threads_set:
+            import torch
+
+            torch.set_num_threads(self.settings.live_threads or max(1, (os.cpu_count() or 2) // 2))
+            self._threads_set = True
+
+    def warm_up(self, model_ids) -> None:
+        """Load these models one after the other in a thread of their own; requests for them are
+        answered 503 until each is loaded. A model that cannot be loaded is logged and left for
+        a request to try again (its weights may appear)."""
+        ids = [i for i in dict.fromkeys(model_ids) if i in self.catalog and i not in self._models]
+        with self._guard:
+            for model_id in ids:
+                self._warming.setdefault(model_id, time.monotonic())
+        for model_id in ids:
+            self._warmer.submit(self._warm, model_id)
+
+    def _warm(self, model_id: str) -> None:
+        t0 = time.monotonic()
+        try:
+            self._loaded(self.catalog[model_id])
+            log.info("live model %s loaded in %.1f s", model_id, time.monotonic() - t0)
+        except Exception as e:  # noqa: BLE001 - a thread of its own: logged, and a request tries again
+            log.warning("live model %s not loaded: %s", model_id, e)
+
+    def warming(self) -> list[str]:
+        """The models being loaded now or waiting for the warm-up to load them."""
+        with self._guard:
+            return sorted(self._warming)
+
+    def check_warm(self, model_id: str) -> None:
+        """WarmingUp (503, Retry-After) while `model_id` loads: a request never waits behind a load
+        it did not ask for."""
+        since = self._warming.get(model_id)
+        if since is not None:
+            raise WarmingUp(f"model {model_id!r} is warming up (loading for {time.monotonic() - since:.0f} s); "
+                            f"retry in {WARMING_RETRY_S} s", WARMING_RETRY_S)
+
+    def close(self) -> None:
+        self._warmer.shutdown(wait=False, cancel_futures=True)
 
     def text(self, model_id: str, text: str) -> LiveCapture:
         from ..corpus import TextItem

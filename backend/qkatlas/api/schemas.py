@@ -24,9 +24,10 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    model_config = _example({"status": "ready", "atlases": 2})
+    model_config = _example({"status": "ready", "atlases": 2, "warming": ["gpt2"]})
     status: str
     atlases: int
+    warming: list[str] | None = Field(None, description="models of live inference still loading, when any")
     detail: str | None = None
 
 
@@ -129,13 +130,11 @@ class AtlasDetail(AtlasSummary):
     model_config = _example({
         **_SUMMARY_EXAMPLE,
         "quality": {"pca-2d": {"L00H00": {"knn_recall@10": 0.19, "trustworthiness@10": 0.76, "sample": 512}}},
-        "image": None, "scaling": [0.25, 0.25], "versions": {"qkatlas": "0.1.0"},
-        "created": "2026-01-01T00:00:00+00:00",
+        "image": None, "scaling": [0.25, 0.25], "created": "2026-01-01T00:00:00+00:00",
     })
     quality: dict[str, dict[str, dict[str, int | float]]]
     image: ImageInfo | None
     scaling: list[float]
-    versions: dict[str, str]
     created: str | None
 
 
@@ -231,9 +230,19 @@ class ItemAttention(BaseModel):
     attention: list[list[float]] | list[list[list[float]]]
 
 
+SCOPE_DESCRIPTION = ('the attention answered: "all" every layer and head ([layers][heads][n][n]; refused with '
+                     '422 beyond 4 MiB, e.g. a long text through a 12 x 12 model), "layer" every head of `layer` '
+                     '([heads][n][n]), "head" one head ([n][n])')
+FORMAT_DESCRIPTION = ('"json", or "binary": `application/octet-stream` holding the answer as JSON without '
+                      '`attention` (its first `X-Json-Bytes` bytes), then the attention as little-endian float16 '
+                      'of shape `X-Shape`')
+Scope = Literal["all", "layer", "head"]
+Format = Literal["json", "binary"]
+
+
 class LiveText(BaseModel):
     model_config = _example({"atlas": "tiny-gpt2__default-n24", "text": "The cat sat on the mat.", "layer": 0,
-                             "head": 1, "method": "pca", "dim": 2})
+                             "head": 1, "method": "pca", "dim": 2, "scope": "layer"})
     atlas: str
     text: str
     layer: int | None = None
@@ -241,6 +250,8 @@ class LiveText(BaseModel):
     method: str = Field("pca", description="the layout to place the input in, with layer and head",
                         json_schema_extra={"enum": list(METHODS)})
     dim: int = Field(2, ge=min(DIMS), le=max(DIMS), description="2 or 3")
+    scope: Scope = Field("all", description=SCOPE_DESCRIPTION)
+    format: Format = Field("json", description=FORMAT_DESCRIPTION)
 
 
 class LiveToken(BaseModel):
@@ -272,7 +283,7 @@ class LiveAttention(BaseModel):
     model_config = _example({
         "model": "tiny-gpt2", "atlas": "tiny-gpt2__default-n24",
         "tokens": [{"text": "Hi", "position": 0, "special": False, "row": -1, "col": -1}],
-        "layers": 2, "heads": 4, "attention": [[[[1.0]]] * 4] * 2,
+        "layers": 2, "heads": 4, "scope": "layer", "layer": 0, "head": 1, "attention": [[[1.0]]] * 4,
         "points": {"layer": 0, "head": 1, "method": "pca", "dim": 2, "queries": [[0.1, 0.2]], "keys": [[0.3, -0.1]],
                    "seconds": 0.0001, "how": "PCA projection"},
         "placement": None,
@@ -282,7 +293,12 @@ class LiveAttention(BaseModel):
     tokens: list[LiveToken]
     layers: int
     heads: int
-    attention: list[list[list[list[float]]]] = Field(description="[layers][heads][n][n], rounded to 6 decimals")
+    scope: Scope
+    layer: int | None = Field(description="the layer asked for (null when none)")
+    head: int | None = Field(description="the head asked for (null when none)")
+    attention: (list[list[list[list[float]]]] | list[list[list[float]]] | list[list[float]]) = Field(
+        description='rounded to 6 decimals: [layers][heads][n][n] for scope "all", [heads][n][n] of `layer` for '
+                    '"layer", [n][n] of (`layer`, `head`) for "head"')
     points: LivePoints | None = Field(description="the input's queries and keys placed in the stored method/dim "
                                                   "layout of (layer, head); null without layer and head, or when "
                                                   "that layout cannot place them (then `placement` says why)")

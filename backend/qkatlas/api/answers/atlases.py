@@ -1,9 +1,24 @@
-"""An atlas's summary (the list) and its detail (summary, quality, image grid, scaling, versions)."""
+"""An atlas's summary (the list) and its detail (summary, quality, image grid, scaling).
+
+What the server's files are called on its disk and which library versions it runs are not
+told: an absolute path is named by its last part, and the manifest's versions stay in the
+manifest (`qkatlas info` shows them).
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import PurePath
+
 from ...layout import ALL
 from ..served import ServedAtlas
+
+
+def public(block: dict) -> dict:
+    """`block` with every absolute path (model weights, a corpus file) named by its last part;
+    hub ids, relative paths and other values as they are."""
+    return {k: PurePath(v).name if isinstance(v, str) and (os.path.isabs(v) or v.startswith("~")) else v
+            for k, v in block.items()}
 
 
 def summary(served: ServedAtlas) -> dict:
@@ -11,8 +26,8 @@ def summary(served: ServedAtlas) -> dict:
     progress = served.progress()
     return {
         "id": served.id,
-        "model": m.model.model_dump(),
-        "corpus": m.corpus.model_dump(exclude={"hash"}),
+        "model": public(m.model.model_dump()),
+        "corpus": public(m.corpus.model_dump(exclude={"hash"})),
         "layers": m.layers,
         "heads": m.heads,
         "head_dim": m.head_dim,
@@ -30,4 +45,4 @@ def detail(served: ServedAtlas) -> dict:
     m = served.manifest
     quality = {layout.key: scores for layout in ALL if (scores := served.quality(layout))}
     return {**summary(served), "quality": quality, "image": m.image and m.image.model_dump(), "scaling": m.scaling,
-            "versions": m.versions, "created": m.created}
+            "created": m.created}

@@ -1,9 +1,10 @@
 """Live attention: a user's input through the atlas's own model, answered like a stored item.
 
-The answer holds every layer's and head's attention and, for one (layer, head), the input's
-queries and keys placed in that head's stored layout of the method and dim asked for, by the
-layout's own reducer (reduce/place.py). A layout that cannot place new points, or is not
-computed yet, is said so: the input is never placed in another layout instead.
+The answer holds the attention of the scope asked for (every layer and head, while that is
+small; one layer; one head) and, for one (layer, head), the input's queries and keys placed in
+that head's stored layout of the method and dim asked for, by the layout's own reducer
+(reduce/place.py). A layout that cannot place new points, or is not computed yet, is said so:
+the input is never placed in another layout instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import numpy as np
 
 from ...errors import InvalidInput, NotReady
-from ...item_attention import every_layer_attention
+from ...item_attention import every_layer_attention, item_attention
 from ...joint import to_joint
 from ...layout import Layout
 from ...reduce.methods import REDUCERS
@@ -58,10 +59,35 @@ def placed_points(served: ServedAtlas, cap: LiveCapture, layer: int, head: int,
             "queries": Y[:n].tolist(), "keys": Y[n:].tolist(), "seconds": seconds, "how": placed_by(layout)}, None
 
 
-def live_answer(served: ServedAtlas, cap: LiveCapture, layer: int | None, head: int | None, layout: Layout) -> dict:
-    attn = every_layer_attention(cap.q, cap.k, cap.scaling, cap.causal)
+# An answer with every layer and head is refused beyond this size (bytes as JSON, or as float16
+# with format "binary"): a long text through a 12 x 12 model would be ~80 MB of JSON.
+FULL_ANSWER_BYTES = 4 << 20
+BYTES_PER_VALUE = {"json": 9, "binary": 2}
+
+
+def scoped_attention(cap: LiveCapture, scope: str, layer: int | None, head: int | None, fmt: str) -> np.ndarray:
+    """scope "all": (layers, heads, n, n); "layer": (heads, n, n) of `layer`; "head": (n, n).
+    InvalidInput when "all" would be larger than FULL_ANSWER_BYTES in `fmt`."""
+    if scope == "layer":
+        return item_attention(cap.q[layer], cap.k[layer], cap.scaling[layer], cap.causal)
+    if scope == "head":
+        return item_attention(cap.q[layer], cap.k[layer], cap.scaling[layer], cap.causal, head)
+    n, heads = cap.q[0].shape[:2]
+    values = len(cap.q) * heads * n * n
+    if values * BYTES_PER_VALUE[fmt] > FULL_ANSWER_BYTES:
+        raise InvalidInput(f"the attention of every layer and head of this input is {len(cap.q)} x {heads} x {n}² = "
+                           f"{values} values, over the {FULL_ANSWER_BYTES >> 20} MiB an answer with every layer may "
+                           "hold: ask for scope 'layer' (with layer) or 'head' (with layer and head)"
+                           + (", or format 'binary'" if fmt == "json" else ""))
+    return every_layer_attention(cap.q, cap.k, cap.scaling, cap.causal)
+
+
+def live_answer(served: ServedAtlas, cap: LiveCapture, layer: int | None, head: int | None, layout: Layout,
+                scope: str = "all", fmt: str = "json") -> dict:
+    """The answer; its "attention" is a float32 array of the scope's shape (the router encodes it)."""
+    attn = scoped_attention(cap, scope, layer, head, fmt)
     asked = layer is not None and head is not None
     points, placement = placed_points(served, cap, layer, head, layout) if asked else (None, None)
     return {"model": served.manifest.model.id, "atlas": served.id, "tokens": cap.tokens,
-            "layers": attn.shape[0], "heads": attn.shape[1], "attention": np.round(attn, 6).tolist(),
-            "points": points, "placement": placement}
+            "layers": len(cap.q), "heads": cap.q[0].shape[1], "scope": scope, "layer": layer, "head": head,
+            "attention": attn, "points": points, "placement": placement}

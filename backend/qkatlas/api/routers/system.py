@@ -9,7 +9,8 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from ...build_status import running_builds
 from ...layout import ALL
-from ..deps import CatalogDep, RegistryDep, SettingsDep
+from ..answers.atlases import public
+from ..deps import CatalogDep, LiveDep, RegistryDep, SettingsDep
 from ..schemas import Builds, CatalogModel, Health, LayoutInfo, Ready
 
 router = APIRouter()
@@ -17,27 +18,28 @@ PLOTLY_CACHE = "public, max-age=604800"
 
 
 @router.get("/healthz", tags=["health"], response_model=Health)
-def healthz() -> dict:
-    """The process is up."""
+async def healthz() -> dict:
+    """The process is up. Answered on the event loop: it never waits for a worker thread."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", tags=["health"], response_model=Ready, response_model_exclude_none=True,
             responses={503: {"model": Ready, "description": "no atlas is readable yet"}})
-def readyz(registry: RegistryDep):
-    """Ready when at least one atlas can be read."""
+def readyz(registry: RegistryDep, live: LiveDep):
+    """Ready when at least one atlas can be read; `warming` names the models of live inference
+    still loading (their live requests are answered 503 with Retry-After meanwhile)."""
     n = len(registry.readable())
     if n == 0:
         return JSONResponse({"status": "not ready", "atlases": 0,
-                             "detail": f"no readable atlas in {str(registry.data_dir)!r}; build one with "
-                                       "`qkatlas build`"}, status_code=503)
-    return {"status": "ready", "atlases": n}
+                             "detail": "no readable atlas in the data dir; build one with `qkatlas build`"},
+                            status_code=503)
+    return {"status": "ready", "atlases": n, "warming": live.warming() or None}
 
 
 @router.get("/api/models", tags=["models"], response_model=list[CatalogModel])
 def models(catalog: CatalogDep) -> list[dict]:
     """The model catalog (models/*.toml), as read when the server started."""
-    return [entry.summary() for entry in catalog.values()]
+    return [public(entry.summary()) for entry in catalog.values()]
 
 
 @router.get("/api/layouts", tags=["models"], response_model=list[LayoutInfo])
@@ -59,7 +61,4 @@ def plotly_js():
 @router.get("/vendor/plotly.min.js", tags=["static"], include_in_schema=False)
 def plotly():
     """plotly.js, served from the installed plotly package (no CDN)."""
-    import plotly as plotly_pkg
-
-    return FileResponse(plotly_js(), media_type="text/javascript",
-                        headers={"Cache-Control": PLOTLY_CACHE, "X-Plotly-Py-Version": plotly_pkg.__version__})
+    return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": PLOTLY_CACHE})
