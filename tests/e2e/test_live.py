@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from .builds import layout_heads, write_heads
 from .pages import open_view, screenshot, wait_drawn
 from .pixels import apart, pixels_at, plot_pixels, screen_rgb, theme
 
@@ -29,11 +30,7 @@ def run_text(page, server: str, atlas: str, **state) -> None:
 
 
 def overlay(page, name: str) -> np.ndarray:
-    """The coordinates of the overlay `name` ("your queries") as drawn: the markers of the 2-D
-    plot's SVG layer, or plotly's trace in 3-D."""
-    markers = page.locator(f".live-plot svg.plot-overlay g.extra[data-name='{name}'] .marker")
-    if markers.count():
-        return np.array(markers.evaluate_all("els => els.map(e => [Number(e.dataset.x), Number(e.dataset.y)])"))
+    """The coordinates of the overlay trace `name` ("your queries") as plotly drew it."""
     trace = page.evaluate(f"document.querySelector('.live-plot')._fullData.find(t => t.name === {name!r})")
     axes = [trace[a] for a in ("x", "y", "z") if a in trace]
     return np.array([[float(v) for v in axis] for axis in axes]).T
@@ -87,16 +84,13 @@ def test_your_text_is_placed_in_the_3d_layout_when_3d_is_on_screen(page, server,
     runs = int(page.evaluate("document.body.dataset.liveDrawn"))
     page.locator("#dim-picker [data-dim='2']").click()
     wait_drawn(page, "live", after=runs, timeout=LIVE_TIMEOUT)
-    # 2-D: the corpus on the WebGL canvas (plotly's 3-D figure gone), the input in the SVG layer over it
-    assert page.locator(".live-plot canvas.points").is_visible()
-    assert page.locator(".live-plot .js-plotly-plot, .live-plot .plot-container").count() == 0
-    assert len(overlay(page, "your queries")) == len(points["queries"])
+    assert set(page.evaluate("document.querySelector('.live-plot')._fullData.map(t => t.type)")) == {"scattergl"}
     assert page.locator(".view-live .toolbar .placed").inner_text().startswith("Placed in PCA 2-D")
 
 
 def test_a_layout_that_cannot_place_new_points_says_why_and_draws_no_other(page, scratch_server):
-    """Every method places points now; a layout not computed for the head cannot."""
     url, atlas = scratch_server
+    write_heads(atlas, layout_heads(atlas, "pca-2d"), "tsne-2d")  # a t-SNE 2-D layout of every head
     body = {"atlas": atlas.name, "text": TEXT, "layer": 1, "head": 0, "method": "tsne", "dim": 2}
     res = httpx.post(f"{url}/api/attention", json=body, timeout=60).json()
     assert res["points"] is None
