@@ -14,8 +14,9 @@ import { ImageView } from "./image.js";
 import { bindKeys } from "./keys.js";
 import { Layouts } from "./layouts.js";
 import { LiveView } from "./live.js";
-import { MatrixView, maxPointsFor } from "./matrix.js";
-import { plotly, warmPlotly } from "./plotly.js";
+import { maxPointsFor } from "./cells.js";
+import { MatrixView } from "./matrix.js";
+import { plotly } from "./plotly.js";
 import { Poller } from "./polling.js";
 import { SentenceView } from "./sentence.js";
 import { Store } from "./state.js";
@@ -82,7 +83,7 @@ class App {
     await this.poller.poll();
   }
 
-  /** Ask for what the first view needs before plotly.js is evaluated (errors surface later, in the view). */
+  /** Ask for what the first view needs at once (errors surface later, in the view). */
   async prefetch(state) {
     const id = state.atlas;
     api.tokens(id).catch(() => {});
@@ -95,7 +96,7 @@ class App {
     }
     if (state.view === "matrix") api.matrix(id, state.method, 2, maxPointsFor(summary)).catch(() => {});
     if (state.view === "head") api.points(id, state.layer, state.head, state.method, state.dim).catch(() => {});
-    if (state.view === "head" || state.view === "live") plotly().catch(() => {});
+    if ((state.view === "head" || state.view === "live") && state.dim === 3) plotly().catch(() => {}); // 3-D is plotly's
   }
 
   /** Leave the first screen: show the atlas the URL names, else the preferred one. */
@@ -221,7 +222,6 @@ class App {
     this.timings[view] = performance.now();
     this.timings[`${view}Ms`] = ms;
     Object.assign(this.timings, timings);
-    warmPlotly();
     const key = `${view}Drawn`;
     document.body.dataset[key] = String((Number(document.body.dataset[key]) || 0) + 1);
   }

@@ -3,7 +3,8 @@
 
 /** h("div", {class: "x", onclick: fn, dataset: {a: 1}}, child, "text", ...) -> Element */
 export function h(tag, attrs = {}, ...children) {
-  const el = tag === "svg" || attrs.svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
+  const svg = tag === "svg" || attrs.svg;
+  const el = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false || k === "svg") continue;
     if (k === "class") el.setAttribute("class", v);
@@ -12,7 +13,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
     else if (k === "text") el.textContent = v;
     else if (k === "html") el.innerHTML = v;
-    else if (k in el && typeof v !== "string") el[k] = v;
+    else if (!svg && k in el && typeof v !== "string") el[k] = v; // SVG geometry is read-only: attributes
     else el.setAttribute(k, v === true ? "" : v);
   }
   append(el, children);

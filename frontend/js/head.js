@@ -25,6 +25,7 @@ export class HeadView extends View {
       onHover: (hit, at) => hit.token !== undefined && showTooltip(at.x, at.y, tokenTooltip(ctx, hit.token, hit.side)),
       onClick: (hit) => hit.token !== undefined && ctx.store.set({ token: hit.token, side: hit.side, item: null }),
     });
+    this.plot.onPainted = () => this.firstPaint ??= performance.now(); // a share of a big head's points comes first
     this.colorSelect = h("select", { class: "color-select", "aria-label": "Colour points by", onchange: (e) => ctx.store.set({ color: e.target.value }) });
     this.legend = h("div", { class: "legend" });
     const selectionCard = h("div", { class: "card selection" });
@@ -143,7 +144,8 @@ export class HeadView extends View {
     const wait = loading(`Loading ${headLabel(state.layer, state.head)}…`);
     this.body.append(wait.el);
     const t0 = performance.now();
-    plotly().catch(() => {});
+    this.firstPaint = null;
+    if (state.dim === 3) plotly().catch(() => {}); // load plotly.js while the points arrive
     try {
       const [, info] = await Promise.all([
         this.plot.load({ layer: state.layer, head: state.head, method: state.method, dim: state.dim }, (got, all) => wait.progress(got / all)),
@@ -157,10 +159,10 @@ export class HeadView extends View {
       await this.loadSelection(state);
       if (key !== this.key) return;
       this.plot.set({ color: this.mode, show: state.show });
+      wait.el.remove(); // gone in the frame that shows the points
       await this.redraw();
-      wait.el.remove();
-      await painted();
-      this.announceDrawn(performance.now() - t0);
+      if (state.dim === 3) await painted(); // the 2-D canvas answers once its frame is on screen
+      this.announceDrawn(performance.now() - t0, this.firstPaint === null ? {} : { headFirstPaint: this.firstPaint });
     } catch (e) {
       if (key !== this.key) return;
       wait.el.remove();

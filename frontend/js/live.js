@@ -180,13 +180,16 @@ export class LiveView extends View {
     this.plotEl.hidden = false;
     const tokens = this.result.tokens;
     const labels = tokens.map(tokenLabel);
-    const overlay = (side, coords) => ({
+    const named = tokens.length <= 40 && !this.isImage; // labels beside the points when few
+    const overlay = (side, coords, name = `your ${side === "query" ? "queries" : "keys"}`) => ({
       side,
       coords,
+      name,
+      labels: named ? labels : null,
       trace: (is3d) => ({
         type: is3d ? "scatter3d" : "scattergl",
-        mode: coords.length <= 40 && !this.isImage ? "markers+text" : "markers",
-        name: `your ${side === "query" ? "queries" : "keys"}`,
+        mode: named ? "markers+text" : "markers",
+        name,
         x: coords.map((p) => p[0]),
         y: coords.map((p) => p[1]),
         ...(is3d ? { z: coords.map((p) => p[2] ?? 0) } : {}),

@@ -1,44 +1,63 @@
-// Matrix view: every head of every layer as small multiples (rows = layers, columns = heads).
-// All heads are drawn into ONE canvas: each head's 2-D layout is fitted into its own cell and
-// every point is stamped straight into the canvas's pixels from typed arrays (no WebGL
-// context, no per-point objects, no wait for plotly.js). An HTML grid on top carries the
-// labels and clicks. Export goes through plotly (the same cells as scattergl traces).
+// Matrix view: every head of every layer as small multiples (rows = layers, columns = heads),
+// every point of every head on one WebGL canvas (points.js). Each head's 2-D layout is fitted
+// into its own cell once, when it arrives; an HTML grid on top carries the labels, the scores
+// and the clicks. The wheel zooms at the pointer and a drag pans (the matrix body scrolls); the
+// canvas covers only the part of the matrix in view, and the point under the pointer is named
+// in the tooltip. Export: matrixexport.js.
 
 import * as api from "./api.js";
-import { clear, fill, errorBox, fmt, h, headKey, headLabel, loading, notBuilt, painted } from "./dom.js";
+import { clear, errorBox, fill, fmt, h, headKey, headLabel, loading, notBuilt } from "./dom.js";
 import { colourModes, legendHTML, markerColour, rgbaArray } from "./encodings.js";
+import { bindGestures } from "./gestures.js";
 import { kvColumns, kvEdges, kvHeads } from "./kv.js";
-import { BG, CELL_LABEL, KV_EDGE, LINE, MATCH, OUTLINE, parseColour } from "./theme.js";
+import { matchPoints, maxPointsFor, POINT_BUDGET, prepare } from "./cells.js";
+import { PointCanvas } from "./points.js";
+import { matrixExport } from "./matrixexport.js";
+import { BG, MATCH, glColour } from "./theme.js";
+import { hideTooltip, showTooltip, tokenTooltip } from "./tooltip.js";
 import { View } from "./view.js";
 
-const POINT_BUDGET = 300000; // points in the whole matrix: 2000 per head up to 12 x 12 heads
-const PAD = 0.07; // empty margin inside a cell, as a fraction of the cell
+const MAX_ZOOM = 48;
 
 export class MatrixView extends View {
   constructor(ctx, el, side) {
     super(ctx, el, side, "matrix");
     this.data = null;
     this.loadKey = null;
+    this.zoom = 1;
     this.stage = h("div", { class: "matrix-stage" });
-    this.plot = h("canvas", { class: "matrix-plot" });
+    this.canvas = h("canvas", { class: "matrix-plot points" });
     this.grid = h("div", { class: "matrix-grid" });
-    this.stage.append(this.plot, this.grid);
+    this.stage.append(this.canvas, this.grid);
     this.band = h("div", { class: "kv-band", hidden: true }); // grouped-query attention: heads by key/value head
     this.sheet = h("div", { class: "matrix-sheet" }, this.band, this.stage);
     this.body = h("div", { class: "matrix-body" }, this.sheet);
     this.el.append(this.toolbar, this.body);
+    this.ring = document.body.appendChild(h("div", { class: "hover-ring", hidden: true }));
     this.hoverCard = h("div", { class: "card hover-card" }, h("div", { class: "muted" }, "Hover a head for its scores; click it to open it."));
     this.legend = h("div", { class: "legend" });
     this.colorSelect = h("select", { class: "color-select", "aria-label": "Colour points by", onchange: (e) => ctx.store.set({ color: e.target.value }) });
     this.info = h("div", { class: "card muted small" });
     side.append(
       h("h3", {}, "All heads"),
-      h("p", { class: "muted small" }, "Each cell is one head's joint query/key space, fitted to the cell. Rows are layers, columns are heads."),
+      h("p", { class: "muted small" }, "Each cell is one head's joint query/key space, fitted to the cell. Rows are layers, columns are heads. Wheel to zoom, drag to pan; hover a point for its token."),
       h("label", { class: "field stacked" }, h("span", { class: "field-label" }, "Colour by"), this.colorSelect),
       this.legend,
       this.hoverCard,
       this.info,
     );
+    try {
+      this.points = new PointCanvas(this.canvas, () => this.frameSpec());
+      this.points.setBackground(glColour(BG));
+      this.points.onPainted = ({ drawn }) => {
+        this.el.dataset.drawn = String(drawn);
+        if (this.firstPaint === null) this.firstPaint = performance.now();
+      };
+    } catch (e) {
+      this.points = null;
+      this.glError = e;
+    }
+    this.bindPointer();
     this.onResize = () => {
       clearTimeout(this.resizeTimer);
       this.resizeTimer = setTimeout(() => this.data && !this.el.hidden && this.draw(), 150);
@@ -50,7 +69,6 @@ export class MatrixView extends View {
     return this.ctx.atlas;
   }
 
-
   async show(state, changed) {
     const key = `${this.atlas.id}|${state.method}`;
     this.renderColorSelect(state);
@@ -58,6 +76,7 @@ export class MatrixView extends View {
       this.loadKey = key;
       await this.load(state);
     } else if (changed.has("color") || changed.has("search")) {
+      this.recolour();
       await this.draw();
     } else if (changed.has("view") && this.data) {
       await this.draw();
@@ -87,6 +106,13 @@ export class MatrixView extends View {
     this.mode = current;
   }
 
+  renderToolbar(title) {
+    fill(this.toolbar,
+      h("div", { class: "title" }, title),
+      h("span", { class: "grow" }),
+      h("button", { class: "btn ghost", title: "Show the whole matrix again", onclick: () => this.resetView() }, "Reset view"));
+  }
+
   async load(state, { quiet = false } = {}) {
     const { id, layers, heads } = this.atlas;
     const method = state.method;
@@ -94,8 +120,7 @@ export class MatrixView extends View {
     const total = layers * heads;
     const label = this.ctx.layouts.label(method);
     const kv = kvHeads(this.atlas);
-    const title = `${label} 2-D · ${layers} layers × ${heads} heads${kv < heads ? ` sharing ${kv} key/value heads` : ""}`;
-    fill(this.toolbar, h("div", { class: "title" }, title));
+    this.renderToolbar(`${label} 2-D · ${layers} layers × ${heads} heads${kv < heads ? ` sharing ${kv} key/value heads` : ""}`);
     let wait = null;
     if (!quiet) {
       wait = loading(`Loading ${total} heads…`);
@@ -104,13 +129,20 @@ export class MatrixView extends View {
     }
     const t0 = performance.now();
     const layout = this.ctx.layouts.key(method, 2);
-    if (this.atlas.projections && (layout === null || this.atlas.projections[layout] === undefined)) {
+    const fail = (box) => {
       wait?.el.remove();
       this.data = null;
       this.sheet.hidden = true;
       this.body.querySelector(".error-box")?.remove();
-      this.body.prepend(notBuilt(this.atlas, method, label, 2));
+      this.body.prepend(box);
       this.loadKey = null;
+    };
+    if (!this.points) {
+      fail(errorBox(this.glError, "Cannot draw the matrix"));
+      return;
+    }
+    if (this.atlas.projections && (layout === null || this.atlas.projections[layout] === undefined)) {
+      fail(notBuilt(this.atlas, method, label, 2));
       return;
     }
     try {
@@ -119,9 +151,13 @@ export class MatrixView extends View {
       );
       if (key !== this.loadKey) return;
       const t1 = performance.now();
-      this.data = this.prepare(m);
+      this.data = prepare(m, this.atlas.tokens);
       this.data.fetchMs = t1 - t0;
       this.data.prepareMs = performance.now() - t1;
+      this.data.t0 = t0;
+      this.firstPaint = null;
+      this.points.put("points", { xy: this.data.xy, runs: this.data.runs });
+      this.recolour();
       wait?.el.remove();
       this.body.querySelector(".error-box")?.remove();
       this.sheet.hidden = false;
@@ -129,115 +165,58 @@ export class MatrixView extends View {
       await this.draw();
     } catch (e) {
       if (key !== this.loadKey) return;
-      wait?.el.remove();
-      this.data = null;
-      this.sheet.hidden = true;
-      this.body.querySelector(".error-box")?.remove();
-      this.body.prepend(errorBox(e, `Could not load the ${label} matrix`));
-      this.loadKey = null;
+      fail(errorBox(e, `Could not load the ${label} matrix`));
     }
   }
 
-  /** Fit every head into its cell and split the sample into query and key points. */
-  prepare(m) {
-    const { layers, heads, P, rows, coords } = m;
-    const T = this.atlas.tokens;
-    const qIdx = [];
-    const kIdx = [];
-    for (let p = 0; p < P; p++) (rows[p] < T ? qIdx : kIdx).push(p);
-    const nq = qIdx.length;
-    const nk = kIdx.length;
-    const cells = layers * heads;
-    const out = {
-      layers, heads, P, missing: m.missing,
-      qx: new Float32Array(cells * nq), qy: new Float32Array(cells * nq),
-      kx: new Float32Array(cells * nk), ky: new Float32Array(cells * nk),
-      qTok: new Int32Array(cells * nq), kTok: new Int32Array(cells * nk),
-      missingCells: new Uint8Array(cells),
-    };
-    const xs = new Float32Array(P);
-    const ys = new Float32Array(P);
-    for (let c = 0; c < cells; c++) {
-      const layer = Math.floor(c / heads);
-      const head = c % heads;
-      const base = c * P * 2;
-      for (let p = 0; p < P; p++) {
-        xs[p] = coords[base + 2 * p];
-        ys[p] = coords[base + 2 * p + 1];
-      }
-      if (!Number.isFinite(xs[0])) out.missingCells[c] = 1;
-      const [x0, x1] = bounds(xs);
-      const [y0, y1] = bounds(ys);
-      const s = (1 - 2 * PAD) / Math.max(x1 - x0, y1 - y0, 1e-9);
-      const mx = (x0 + x1) / 2;
-      const my = (y0 + y1) / 2;
-      const place = (p, X, Y, TOK, at) => {
-        X[at] = clamp(head + 0.5 + (xs[p] - mx) * s, head + 0.01, head + 0.99);
-        Y[at] = clamp(layer + 0.5 - (ys[p] - my) * s, layer + 0.01, layer + 0.99);
-        TOK[at] = rows[p] % T;
-      };
-      for (let i = 0; i < nq; i++) place(qIdx[i], out.qx, out.qy, out.qTok, c * nq + i);
-      for (let i = 0; i < nk; i++) place(kIdx[i], out.kx, out.ky, out.kTok, c * nk + i);
+  /** Colours of every point (one per row of the sample, the same in every cell) and the search matches. */
+  recolour() {
+    const d = this.data;
+    if (!d) return;
+    const corpus = this.ctx.corpus;
+    const search = this.ctx.search;
+    const mask = search?.active && !search.error ? search.mask : null;
+    const colours = (side, tokens) => rgbaArray(markerColour(this.mode, corpus, tokens, side, { mask }), tokens.length);
+    const k = colours("key", d.kTok);
+    const q = colours("query", d.qTok);
+    const rgba = new Uint8Array(d.xy.length * 2);
+    for (let c = 0; c < d.cells; c++) {
+      rgba.set(k, 4 * c * d.nk);
+      rgba.set(q, 4 * (d.cells * d.nk + c * d.nq));
     }
-    return out;
+    this.points.recolour("points", rgba);
+    d.matches = 0;
+    if (mask) for (const tok of [d.qTok, d.kTok]) for (let i = 0; i < tok.length; i++) d.matches += mask[tok[i]];
+    d.matches *= d.cells - d.missing;
+    if (mask && this.mode !== "match") {
+      const m = matchPoints(d, mask);
+      this.points.put("matches", { xy: m.xy, runs: m.runs });
+      d.matchRuns = m.runs;
+    } else {
+      this.points.drop("matches");
+      d.matchRuns = null;
+    }
+    this.pointDiameter = d.cells * d.P > 100000 ? 2 : 3; // CSS px at zoom 1, as the canvas stamps were
   }
 
-  /** The cell size, the matrix's size, and the height its body may take before it scrolls. */
+  /** The cell size at zoom 1 and the height the body may take before it scrolls. */
   size() {
     const { layers, heads } = this.data;
     const availW = Math.max(320, this.body.clientWidth - 8);
     const bodyH = Math.max(320, window.innerHeight - this.body.getBoundingClientRect().top - 40);
     const availH = bodyH - this.band.offsetHeight;
     // Fill the width; small models also fit the height, big ones scroll rather than shrink below 56 px.
-    const cell = Math.max(56, Math.min(240, Math.floor(availW / heads), Math.max(Math.floor(availH / layers), Math.floor(availW / heads / 1.6))));
-    return { cell, width: cell * heads, height: cell * layers, bodyH };
+    const base = Math.max(56, Math.min(240, Math.floor(availW / heads), Math.max(Math.floor(availH / layers), Math.floor(availW / heads / 1.6))));
+    return { base, bodyH };
   }
 
-  /** The matrix as plotly scattergl traces on one pair of axes: used for PNG/SVG export. */
-  traces() {
+  /** Lay the stage and the grid out at the current zoom; -> the cell size in CSS pixels. */
+  layoutStage() {
     const d = this.data;
-    const corpus = this.ctx.corpus;
-    const search = this.ctx.search;
-    const mask = search?.active ? search.mask : null;
-    const marker = (side, tokens) => ({
-      size: d.P * d.layers * d.heads > 150000 ? 2 : 3,
-      opacity: 0.6,
-      ...markerColour(this.mode, corpus, tokens, side, { mask }),
-    });
-    const traces = [
-      { type: "scattergl", mode: "markers", name: "keys", x: d.kx, y: d.ky, marker: marker("key", d.kTok), hoverinfo: "skip" },
-      { type: "scattergl", mode: "markers", name: "queries", x: d.qx, y: d.qy, marker: marker("query", d.qTok), hoverinfo: "skip" },
-    ];
-    let matches = 0;
-    if (mask) {
-      const mx = [];
-      const my = [];
-      const add = (X, Y, TOK) => {
-        for (let i = 0; i < TOK.length; i++) {
-          if (mask[TOK[i]]) {
-            mx.push(X[i]);
-            my.push(Y[i]);
-          }
-        }
-      };
-      add(d.qx, d.qy, d.qTok);
-      add(d.kx, d.ky, d.kTok);
-      matches = mx.length;
-      traces.push({
-        type: "scattergl", mode: "markers", name: "matches", x: Float32Array.from(mx), y: Float32Array.from(my),
-        marker: { size: 5, color: MATCH, line: { color: OUTLINE, width: 0.5 } }, hoverinfo: "skip",
-      });
-    }
-    return { traces, matches };
-  }
-
-  async draw() {
-    if (!this.data) return;
-    const d = this.data;
-    const { width, height, cell, bodyH } = this.size();
-    const t0 = performance.now();
-    const matches = this.paint(width, height, cell);
-    this.body.style.maxHeight = `${bodyH}px`; // a tall matrix scrolls inside the view, under its key/value band
+    const cell = this.base * this.zoom;
+    const width = cell * d.heads;
+    const height = cell * d.layers;
+    this.cell = cell;
     this.stage.style.width = `${width}px`;
     this.stage.style.height = `${height}px`;
     this.grid.style.gridTemplateColumns = `repeat(${d.heads}, ${cell}px)`;
@@ -245,71 +224,188 @@ export class MatrixView extends View {
     this.grid.classList.toggle("compact", cell < 84);
     this.band.style.width = `${width}px`;
     this.band.style.gridTemplateColumns = `repeat(${this.band.childElementCount}, 1fr)`;
-    this.renderGrid();
-    this.el.dataset.matches = String(matches);
-    this.el.dataset.points = String(d.qx.length + d.kx.length);
-    await painted();
-    this.el.dataset.drawMs = String(Math.round(performance.now() - t0));
-    this.renderInfo(matches);
-    this.announceDrawn(performance.now() - t0, { matrixFetchMs: d.fetchMs, matrixPrepareMs: d.prepareMs });
+    return cell;
   }
 
-  /** Stamp every point into the canvas: keys, then queries, then search matches on top. */
-  paint(width, height, cell) {
+  /** The part of the stage in view (under the key/value band, inside the body), in stage pixels. */
+  visibleRect() {
+    const body = this.body.getBoundingClientRect();
+    const stage = this.stage.getBoundingClientRect();
+    const top = body.top + this.body.clientTop + (this.band.hidden ? 0 : this.band.offsetHeight);
+    const left = body.left + this.body.clientLeft;
+    const x0 = Math.max(0, left - stage.left);
+    const y0 = Math.max(0, top - stage.top);
+    const x1 = Math.min(stage.width, left + this.body.clientWidth - stage.left);
+    const y1 = Math.min(stage.height, body.top + this.body.clientTop + this.body.clientHeight - stage.top);
+    return { x0, y0, x1: Math.max(x0 + 1, x1), y1: Math.max(y0 + 1, y1) };
+  }
+
+  /** What the next frame draws: the canvas moved over the part in view, and the runs of the cells there. */
+  frameSpec() {
     const d = this.data;
-    const dpr = Math.min(2, window.devicePixelRatio || 1);
-    const W = Math.round(width * dpr);
-    const H = Math.round(height * dpr);
-    const canvas = this.plot;
-    canvas.width = W;
-    canvas.height = H;
-    canvas.style.width = `${width}px`;
-    canvas.style.height = `${height}px`;
-    const g = canvas.getContext("2d");
-    const img = g.createImageData(W, H);
-    const px = img.data;
-    const [br, bg, bb] = parseColour(BG);
-    for (let i = 0; i < px.length; i += 4) {
-      px[i] = br;
-      px[i + 1] = bg;
-      px[i + 2] = bb;
-      px[i + 3] = 255;
-    }
-    const unit = cell * dpr;
-    const total = d.qx.length + d.kx.length;
-    const r = total > 100000 ? 1 : 1.5; // stamp radius in CSS pixels
-    const stamp = discStamp(r * dpr);
-    const corpus = this.ctx.corpus;
-    const search = this.ctx.search;
-    const mask = search?.active && !search.error ? search.mask : null;
-    const dimOthers = this.mode === "match";
-    const draw = (X, Y, rgba, alpha, st) => {
-      for (let i = 0; i < X.length; i++) {
-        const x = X[i];
-        if (x !== x) continue; // NaN: head not computed yet
-        blendStamp(px, W, H, x * unit, Y[i] * unit, st, rgba[i * 4], rgba[i * 4 + 1], rgba[i * 4 + 2], (rgba[i * 4 + 3] / 255) * alpha);
-      }
+    if (!d || this.sheet.hidden) return null;
+    const r = this.visibleRect();
+    this.canvas.style.left = `${r.x0}px`;
+    this.canvas.style.top = `${r.y0}px`;
+    this.points.resize(r.x1 - r.x0, r.y1 - r.y0);
+    const cell = this.cell;
+    const heads = [Math.floor(r.x0 / cell), Math.min(d.heads, Math.ceil(r.x1 / cell))];
+    const layers = [Math.floor(r.y0 / cell), Math.min(d.layers, Math.ceil(r.y1 / cell))];
+    const diameter = this.pointDiameter * Math.min(3, Math.sqrt(this.zoom));
+    this.points.style("points", { diameter, opacity: 0.6 });
+    this.points.style("matches", { diameter: diameter + 2, opacity: 0.95, tint: glColour(MATCH) });
+    const inView = (runs) => runs.filter((_, i) => {
+      const c = i % d.cells;
+      const layer = Math.floor(c / d.heads);
+      const head = c % d.heads;
+      return !d.missingCells[c] && layer >= layers[0] && layer < layers[1] && head >= heads[0] && head < heads[1];
+    });
+    return {
+      view: { x: r.x0 / cell, y: r.y0 / cell, scale: cell },
+      runs: (name) => inView(name === "matches" ? d.matchRuns : d.runs),
     };
-    const colours = (side, tokens) => rgbaArray(markerColour(this.mode, corpus, tokens, side, { mask }), tokens.length);
-    draw(d.kx, d.ky, colours("key", d.kTok), 0.6, stamp);
-    draw(d.qx, d.qy, colours("query", d.qTok), 0.6, stamp);
-    let matches = 0;
-    if (mask && !dimOthers) {
-      const big = discStamp((r + 1) * dpr);
-      const [mr, mg, mb] = parseColour(MATCH);
-      for (const [X, Y, TOK] of [[d.qx, d.qy, d.qTok], [d.kx, d.ky, d.kTok]]) {
-        for (let i = 0; i < TOK.length; i++) {
-          if (!mask[TOK[i]] || X[i] !== X[i]) continue;
-          blendStamp(px, W, H, X[i] * unit, Y[i] * unit, big, mr, mg, mb, 0.95);
-          matches++;
+  }
+
+  async draw() {
+    if (!this.data) return;
+    const d = this.data;
+    const t0 = performance.now();
+    if (this.zoom === 1 || !this.base) {
+      const { base, bodyH } = this.size();
+      this.base = base;
+      // The body keeps its height as the matrix zooms (a zoom keeps the spot under the pointer
+      // there); a tall matrix scrolls inside it, under its key/value band.
+      this.body.style.height = `${bodyH}px`;
+    }
+    this.layoutStage();
+    this.renderGrid();
+    this.el.dataset.matches = String(d.matches);
+    this.el.dataset.points = String(d.cells * d.P);
+    const drawn = await this.points.redraw();
+    if (this.data !== d) return;
+    this.el.dataset.drawn = String(drawn);
+    this.el.dataset.drawMs = String(Math.round(performance.now() - t0));
+    this.renderInfo(d.matches);
+    const timings = { matrixFetchMs: d.fetchMs, matrixPrepareMs: d.prepareMs };
+    if (d.t0 !== undefined && this.firstPaint !== null) {
+      timings.matrixFirstPaint = this.firstPaint;
+      timings.matrixFirstPaintMs = this.firstPaint - d.t0;
+      delete d.t0;
+    }
+    this.announceDrawn(performance.now() - t0, timings);
+  }
+
+  // --- pan, zoom, hover ---------------------------------------------------------------------
+
+  bindPointer() {
+    this.body.addEventListener("scroll", () => {
+      this.unhover();
+      this.points?.redraw({ moving: true });
+    });
+    let from = null; // the scroll when a drag began
+    this.unbind = bindGestures(this.stage, {
+      zoom: (x, y, factor) => (this.data ? this.zoomAt(x, y, factor) : false),
+      drag: (dx, dy) => {
+        from ??= { left: this.body.scrollLeft, top: this.body.scrollTop };
+        this.body.scrollLeft = from.left - dx;
+        this.body.scrollTop = from.top - dy;
+      },
+      hover: (at) => this.hover(at),
+      leave: () => this.unhover(),
+    });
+    this.stage.addEventListener("pointerdown", () => (from = null));
+  }
+
+  zoomAt(clientX, clientY, factor) {
+    const zoom = Math.min(MAX_ZOOM, Math.max(1, this.zoom * factor));
+    if (zoom === this.zoom) return;
+    const stage = this.stage.getBoundingClientRect();
+    const before = this.cell;
+    const u = (clientX - stage.left) / before;
+    const v = (clientY - stage.top) / before;
+    this.zoom = zoom;
+    const after = this.layoutStage();
+    this.body.scrollLeft += u * (after - before);
+    this.body.scrollTop += v * (after - before);
+    this.unhover();
+    this.points.redraw({ moving: true });
+  }
+
+  resetView() {
+    if (!this.data) return;
+    this.zoom = 1;
+    this.layoutStage();
+    this.body.scrollLeft = 0;
+    this.body.scrollTop = 0;
+    this.points.redraw();
+  }
+
+  /** The point under the pointer (client pixels): {cell, layer, head, token, side, i (buffer index)} or null. */
+  pointAt(at) {
+    const d = this.data;
+    if (!d) return null;
+    const stage = this.stage.getBoundingClientRect();
+    const u = (at.x - stage.left) / this.cell;
+    const v = (at.y - stage.top) / this.cell;
+    const head = Math.floor(u);
+    const layer = Math.floor(v);
+    if (head < 0 || head >= d.heads || layer < 0 || layer >= d.layers) return null;
+    const c = layer * d.heads + head;
+    if (d.missingCells[c]) return null;
+    const radius = (this.pointDiameter * Math.min(3, Math.sqrt(this.zoom)) / 2 + 4) / this.cell;
+    let best = -1;
+    let bestD = radius * radius;
+    // Queries are drawn over keys: they are looked at last and win a tie.
+    for (const [first, count] of [d.runs[c], d.runs[d.cells + c]]) {
+      for (let i = first; i < first + count; i++) {
+        const dx = d.xy[2 * i] - u;
+        const dy = d.xy[2 * i + 1] - v;
+        const dist = dx * dx + dy * dy;
+        if (dist <= bestD) {
+          best = i;
+          bestD = dist;
         }
       }
-    } else if (mask) {
-      for (const TOK of [d.qTok, d.kTok]) for (let i = 0; i < TOK.length; i++) matches += mask[TOK[i]];
     }
-    g.putImageData(img, 0, 0);
-    return matches;
+    if (best < 0) return null;
+    const isKey = best < d.cells * d.nk;
+    const j = isKey ? best % d.nk : (best - d.cells * d.nk) % d.nq;
+    return { cell: c, layer, head, i: best, side: isKey ? "key" : "query", token: isKey ? d.kTok[j] : d.qTok[j] };
   }
+
+  /** Where cell coordinates [x, y] (head + 0..1, layer + 0..1) are drawn, in client pixels. */
+  pixelAt([x, y]) {
+    const stage = this.stage.getBoundingClientRect();
+    return { x: stage.left + x * this.cell, y: stage.top + y * this.cell };
+  }
+
+  /** Where buffer point i is drawn, in client pixels. */
+  pixelOfPoint(i) {
+    return this.pixelAt([this.data.xy[2 * i], this.data.xy[2 * i + 1]]);
+  }
+
+  hover(at) {
+    const hit = this.pointAt(at);
+    if (!hit) {
+      this.unhover();
+      return;
+    }
+    const p = this.pixelOfPoint(hit.i);
+    Object.assign(this.ring.style, { left: `${p.x}px`, top: `${p.y}px` });
+    this.ring.hidden = false;
+    this.el.dataset.hover = `${hit.layer},${hit.head},${hit.side},${hit.token}`;
+    showTooltip(at.x, at.y, h("div", {},
+      tokenTooltip(this.ctx, hit.token, hit.side),
+      h("div", { class: "tip-meta" }, `${headLabel(hit.layer, hit.head)} · click to open this head`)));
+  }
+
+  unhover() {
+    this.ring.hidden = true;
+    delete this.el.dataset.hover;
+    hideTooltip();
+  }
+
+  // --- the grid, the band, the side --------------------------------------------------------
 
   /** One segment per key/value head above the columns of the query heads that share it. */
   renderBand() {
@@ -351,7 +447,7 @@ export class MatrixView extends View {
   }
 
   renderHover(layer, head, quality, pending) {
-    fill(this.hoverCard, 
+    fill(this.hoverCard,
       h("div", { class: "card-title" }, headLabel(layer, head)),
       pending
         ? h("div", { class: "muted" }, "This head's layout is still being computed.")
@@ -366,98 +462,88 @@ export class MatrixView extends View {
     const d = this.data;
     const T = this.atlas.tokens;
     const search = this.ctx.search;
-    fill(this.info, 
-      h("div", {}, `${d.P.toLocaleString()} of ${(2 * T).toLocaleString()} points per head (an even sample of tokens; the head view shows all).`),
+    const every = d.P >= 2 * T;
+    fill(this.info,
+      h("div", {}, every
+        ? `Every point of every head: ${(d.cells * d.P).toLocaleString()} (${(2 * T).toLocaleString()} per head, queries and keys).`
+        : `${d.P.toLocaleString()} of ${(2 * T).toLocaleString()} points per head (an even sample of tokens, so that all heads together stay within ${(POINT_BUDGET / 1e6).toFixed(0)}M points; the head view shows all).`),
       d.missing ? h("div", { class: "warn-text" }, `${d.missing} of ${d.layers * d.heads} heads are still being computed; they appear as they finish.`) : null,
       search?.active && !search.error ? h("div", {}, `Search: ${matches.toLocaleString()} highlighted points (of ${search.count} matching tokens in the corpus).`) : null,
     );
   }
 
-  exportTarget() {
-    if (!this.data) return null;
-    // The export carries the head labels as annotations (on screen they are HTML).
+  // --- what tests and export read ------------------------------------------------------------
+
+  /**
+   * Every point where it is drawn, in cell units (x: head + 0..1, y: layer + 0..1; NaN for a
+   * head not computed yet), by side, with its token: {qx, qy, qTok, kx, ky, kTok}.
+   */
+  placed() {
     const d = this.data;
-    const annotations = [];
+    const side = (from, n, tokens) => {
+      const x = new Float32Array(d.cells * n);
+      const y = new Float32Array(d.cells * n);
+      const tok = new Int32Array(d.cells * n);
+      for (let c = 0; c < d.cells; c++) {
+        for (let j = 0; j < n; j++) {
+          const i = from + c * n + j;
+          x[c * n + j] = d.xy[2 * i];
+          y[c * n + j] = d.xy[2 * i + 1];
+          tok[c * n + j] = tokens[j];
+        }
+      }
+      return [x, y, tok];
+    };
+    const [kx, ky, kTok] = side(0, d.nk, d.kTok);
+    const [qx, qy, qTok] = side(d.cells * d.nk, d.nq, d.qTok);
+    return { qx, qy, qTok, kx, ky, kTok, layers: d.layers, heads: d.heads };
+  }
+
+  /** Where every cell of the matrix lies on the canvas now, in canvas (device) pixels, for those in view. */
+  cellRects() {
+    const d = this.data;
+    const r = this.visibleRect();
+    const s = this.canvas.width / this.canvas.clientWidth;
+    const out = [];
     for (let layer = 0; layer < d.layers; layer++) {
       for (let head = 0; head < d.heads; head++) {
-        annotations.push({ x: head + 0.04, y: layer + 0.04, xanchor: "left", yanchor: "top", showarrow: false, text: headLabel(layer, head), font: { size: 10, color: CELL_LABEL } });
+        const x0 = head * this.cell - r.x0;
+        const y0 = layer * this.cell - r.y0;
+        if (x0 + this.cell <= 0 || y0 + this.cell <= 0 || x0 >= r.x1 - r.x0 || y0 >= r.y1 - r.y0) continue;
+        out.push({ layer, head, x0: x0 * s, y0: y0 * s, x1: (x0 + this.cell) * s, y1: (y0 + this.cell) * s });
       }
     }
-    const cellLines = [];
-    const groupStarts = kvEdges(this.atlas);
-    for (let i = 1; i < d.heads; i++) {
-      const edge = groupStarts.has(i);
-      cellLines.push({ type: "line", x0: i, x1: i, y0: 0, y1: d.layers, line: { color: edge ? KV_EDGE : LINE, width: edge ? 1.5 : 1 } });
-    }
-    for (let i = 1; i < d.layers; i++) cellLines.push({ type: "line", y0: i, y1: i, x0: 0, x1: d.heads, line: { color: LINE, width: 1 } });
-    const { width, height } = this.size();
-    const layout = {
-      width, height,
-      margin: { l: 0, r: 0, t: 0, b: 0 },
-      paper_bgcolor: BG,
-      plot_bgcolor: BG,
-      xaxis: { range: [0, d.heads], visible: false },
-      yaxis: { range: [d.layers, 0], visible: false },
-      showlegend: false,
-      annotations,
-      shapes: cellLines,
-    };
-    return { figure: { data: this.traces().traces, layout }, width, height };
+    return out;
+  }
+
+  exportTarget() {
+    if (!this.data) return null;
+    const d = this.data;
+    const search = this.ctx.search;
+    const mask = search?.active ? search.mask : null;
+    return matrixExport({
+      layers: d.layers,
+      heads: d.heads,
+      points: d.cells * d.P,
+      base: this.base,
+      edges: kvEdges(this.atlas),
+      diameter: this.pointDiameter,
+      placed: () => this.placed(),
+      colour: (side, tokens) => markerColour(this.mode, this.ctx.corpus, tokens, side, { mask }),
+      mask,
+      picture: (width, height, scale) => {
+        this.points.style("points", { diameter: this.pointDiameter, opacity: 0.6 });
+        const canvas = this.points.picture(width, height, { x: 0, y: 0, scale: this.base }, scale);
+        this.points.redraw(); // the frame's point size again
+        return canvas;
+      },
+    });
   }
 
   destroy() {
     window.removeEventListener("resize", this.onResize);
+    this.unbind();
+    this.ring.remove();
+    this.points?.destroy();
   }
-}
-
-/** How many points per head the matrix asks for: all heads together stay within a budget. */
-export function maxPointsFor(atlas) {
-  const heads = atlas.layers * atlas.heads;
-  return Math.max(200, Math.min(2000, 2 * Math.floor(POINT_BUDGET / heads / 2)));
-}
-
-/** A soft disc of radius r (device pixels) as {size, w: Float32Array(size*size) of coverage}. */
-function discStamp(r) {
-  const size = Math.max(1, Math.ceil(2 * r));
-  const w = new Float32Array(size * size);
-  const c = size / 2;
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const dist = Math.hypot(x + 0.5 - c, y + 0.5 - c);
-      w[y * size + x] = Math.max(0, Math.min(1, r + 0.5 - dist));
-    }
-  }
-  return { size, w };
-}
-
-/** Blend a colour through a stamp centred on (cx, cy) into opaque RGBA pixels. */
-function blendStamp(px, W, H, cx, cy, stamp, r, g, b, alpha) {
-  const { size, w } = stamp;
-  const x0 = Math.round(cx - size / 2);
-  const y0 = Math.round(cy - size / 2);
-  for (let dy = 0; dy < size; dy++) {
-    const y = y0 + dy;
-    if (y < 0 || y >= H) continue;
-    for (let dx = 0; dx < size; dx++) {
-      const x = x0 + dx;
-      if (x < 0 || x >= W) continue;
-      const a = alpha * w[dy * size + dx];
-      if (a <= 0) continue;
-      const o = (y * W + x) * 4;
-      px[o] += (r - px[o]) * a;
-      px[o + 1] += (g - px[o + 1]) * a;
-      px[o + 2] += (b - px[o + 2]) * a;
-    }
-  }
-}
-
-function clamp(v, lo, hi) {
-  return v < lo ? lo : v > hi ? hi : v;
-}
-
-/** 0.5th..99.5th percentile of the finite values: one outlier does not shrink a head. */
-function bounds(arr) {
-  if (!Number.isFinite(arr[0])) return [0, 1]; // a head not computed yet is all NaN
-  const s = arr.slice().sort();
-  return [s[Math.floor(0.005 * (s.length - 1))], s[Math.ceil(0.995 * (s.length - 1))]];
 }

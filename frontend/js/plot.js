@@ -1,11 +1,16 @@
-// The head plot: one head's joint query/key layout drawn large with plotly (scattergl in
-// 2-D, scatter3d in 3-D), with search highlights, a selected point and its neighbours as
-// lines, and hover/click hit-testing. Used by the head view and the "your input" view.
+// The head plot: one head's joint query/key layout drawn large, with search highlights, a
+// selected point and its neighbours as lines, and hover/click hit-testing. 2-D layouts are
+// drawn on a WebGL canvas (plot2d.js: every point, a million of them included, with no wait
+// for plotly.js); 3-D layouts with plotly's scatter3d. The same points as a plotly figure are
+// what export.js saves as vectors. Used by the head view and the "your input" view.
 
 import * as api from "./api.js";
-import { markerColour, range } from "./encodings.js";
+import { markerColour, range, rgbaArray } from "./encodings.js";
 import { h } from "./dom.js";
+import { SVG_VECTOR_POINTS } from "./export.js";
+import { FlatPlot } from "./plot2d.js";
 import { plotly } from "./plotly.js";
+import { evenOrder } from "./points.js";
 import { BG, FONT, HOVER_BG, K, LABEL, LINE, MATCH, OUTLINE, PLOT_GRID, PLOT_TEXT, PLOT_TICKS, Q, TRANSPARENT, WHITE } from "./theme.js";
 import { hideTooltip, trackPointer } from "./tooltip.js";
 
@@ -27,6 +32,7 @@ export class HeadPlot {
     this.opts = { color: "qk", show: "both", selection: null, neighbours: [], extra: [], dimCorpus: false };
     this.rowsOf = []; // curveNumber -> Int32Array of point rows (null: not a corpus trace)
     this.bound = false;
+    this.flat = null; // the 2-D renderer, made when a 2-D layout is first drawn
     this.pointer = trackPointer(el);
     this.ring = document.body.appendChild(h("div", { class: "hover-ring", hidden: true }));
     el.addEventListener("pointerleave", () => (this.ring.hidden = true));
@@ -47,7 +53,7 @@ export class HeadPlot {
       return axes;
     };
     this.spec = spec;
-    this.pts = { T, dim: p.dim, q: split(0), k: split(T) };
+    this.pts = { T, dim: p.dim, q: split(0), k: split(T), coords: p.coords };
     this.identity = this.identity?.length === T ? this.identity : Int32Array.from({ length: T }, (_, i) => i);
     this.norms = null;
     return this.pts;
@@ -78,7 +84,7 @@ export class HeadPlot {
     const o = this.opts;
     const corpus = this.ctx.corpus;
     const mask = this.ctx.search?.active ? this.ctx.search.mask : null;
-    const size = is3d ? (T > 5000 ? 1.6 : 2.6) : T > 20000 ? 2.5 : T > 5000 ? 3.2 : 4.5;
+    const size = markerSize(T, dim);
     const extra = { norms: this.norms, T, mask, normRange: this.normRange };
     const xyz = (axes) => (is3d ? { x: axes[0], y: axes[1], z: axes[2] } : { x: axes[0], y: axes[1] });
     const base = (side, axes) => {
@@ -151,10 +157,7 @@ export class HeadPlot {
     };
   }
 
-  /**
-   * 2-D selection overlay as layout shapes and annotations: updating it redraws only SVG,
-   * never the WebGL points, so a click answers at once.
-   */
+  /** The 2-D selection as plotly layout shapes (the figure export.js saves; on screen it is plot2d.js's SVG). */
   overlayLayout() {
     const sel = this.pts.dim === 2 ? this.selectionGeometry() : null;
     if (!sel) return { shapes: [] };
@@ -175,13 +178,13 @@ export class HeadPlot {
     return { shapes };
   }
 
-  /** Redraw only the 2-D selection overlay: shapes redraw as SVG, the WebGL points stay. */
+  /** Redraw only the selection: in 2-D the SVG layer (the points stay), in 3-D the figure. */
   async renderOverlay() {
-    if (!this.figure || this.pts.dim !== 2) return this.render();
-    const { shapes } = this.overlayLayout();
-    this.figure.layout.shapes = shapes;
-    const Plotly = await plotly();
-    await Plotly.relayout(this.el, { shapes });
+    if (this.pts.dim === 2 && this.flat && this.flatKey) {
+      this.flat.setOverlay({ selection: this.selectionGeometry(), extras: this.opts.extra.map(flatExtra) });
+      return;
+    }
+    await this.render();
   }
 
   layout() {
@@ -205,6 +208,12 @@ export class HeadPlot {
   async render() {
     if (!this.pts) return;
     if (this.opts.color === "norm") await this.ensureNorms();
+    if (this.pts.dim === 2) {
+      await this.renderFlat();
+      return;
+    }
+    this.flat?.layer.remove();
+    this.flatKey = null;
     const traces = this.traces();
     this.figure = { data: traces, layout: this.layout() };
     const Plotly = await plotly();
@@ -216,6 +225,95 @@ export class HeadPlot {
       modeBarButtonsToRemove: ["select2d", "lasso2d", "toImage", "autoScale2d"],
     });
     if (!this.bound) this.bind();
+  }
+
+  /** Draw a 2-D layout on the WebGL canvas: points (once per layout), colours, matches, the SVG layer. */
+  async renderFlat() {
+    if (this.figure) this.purgePlotly();
+    if (!this.flat) {
+      this.flat = new FlatPlot(this.el, {
+        hover: (hit, at) => this.showHover(hit, at),
+        unhover: () => {
+          hideTooltip();
+          this.ring.hidden = true;
+        },
+        click: (hit) => this.onClick?.(hit),
+        painted: () => this.onPainted?.(),
+      });
+    }
+    if (!this.flat.layer.isConnected) this.el.append(this.flat.layer);
+    const { T, coords } = this.pts;
+    const { layer, head, method, dim } = this.spec;
+    const key = `${this.ctx.atlas.id}|${layer}|${head}|${method}|${dim}|${T}`;
+    const o = this.opts;
+    if (key !== this.flatKey) {
+      this.flatKey = key;
+      this.colours = null;
+      this.flatPts = flatPoints(coords, T);
+      this.flat.setPoints({ ...this.flatPts, T, key });
+    }
+    const mask = this.ctx.search?.active ? this.ctx.search.mask : null;
+    const colours = { color: o.color, search: this.ctx.search, norms: this.norms }; // what the colours depend on
+    if (!this.colours || Object.keys(colours).some((k) => colours[k] !== this.colours[k])) {
+      this.colours = colours;
+      this.flat.recolour(this.flatColours(mask));
+    }
+    const size = markerSize(T, 2);
+    this.flat.setStyle({
+      diameter: size,
+      opacity: o.dimCorpus ? 0.25 : 0.7,
+      show: o.show,
+      match: { diameter: size + 3, colour: MATCH, outline: OUTLINE },
+    });
+    this.flat.setMatches(mask ? this.matchXY(mask) : null);
+    this.flat.setOverlay({ selection: this.selectionGeometry(), extras: o.extra.map(flatExtra) });
+    await this.flat.redraw();
+  }
+
+  /** RGBA of every point in the 2-D renderer's order (keys, then queries). */
+  flatColours(mask) {
+    const { T } = this.pts;
+    const extra = { norms: this.norms, T, mask, normRange: this.normRange };
+    const side = (name) => rgbaArray(markerColour(this.opts.color, this.ctx.corpus, this.identity, name, extra), T);
+    const q = side("query");
+    const k = side("key");
+    const { rowOf } = this.flatPts;
+    const out = new Uint8Array(4 * rowOf.length);
+    for (let i = 0; i < rowOf.length; i++) {
+      const r = rowOf[i];
+      const src = r < T ? q : k;
+      const at = 4 * (r < T ? r : r - T);
+      out[4 * i] = src[at];
+      out[4 * i + 1] = src[at + 1];
+      out[4 * i + 2] = src[at + 2];
+      out[4 * i + 3] = src[at + 3];
+    }
+    return out;
+  }
+
+  /** World coordinates of the search matches on the sides shown: queries, then keys. */
+  matchXY(mask) {
+    const { T, coords } = this.pts;
+    const show = this.opts.show;
+    const rows = [];
+    if (show !== "key") for (let t = 0; t < T; t++) if (mask[t]) rows.push(t);
+    if (show !== "query") for (let t = 0; t < T; t++) if (mask[t]) rows.push(T + t);
+    const xy = new Float32Array(2 * rows.length);
+    rows.forEach((r, i) => {
+      xy[2 * i] = coords[2 * r];
+      xy[2 * i + 1] = -coords[2 * r + 1];
+    });
+    return xy;
+  }
+
+  /** The hover ring on the point and the caller's tooltip. */
+  showHover(hit, at) {
+    if (hit.px) {
+      const r = this.el.getBoundingClientRect();
+      Object.assign(this.ring.style, { left: `${r.left + hit.px.x}px`, top: `${r.top + hit.px.y}px` });
+      this.ring.hidden = false;
+    }
+    this.onHover?.(hit, at);
   }
 
   bind() {
@@ -260,32 +358,67 @@ export class HeadPlot {
 
   /** Where layout coordinates [x, y] are drawn, in client pixels (2-D layouts). */
   pixelAt([x, y]) {
+    if (this.pts.dim === 2 && this.flat) return this.flat.pixelAt([x, y]);
     const { xaxis, yaxis } = this.el._fullLayout;
     const r = this.el.getBoundingClientRect();
     return { x: r.left + xaxis._offset + xaxis.l2p(x), y: r.top + yaxis._offset + yaxis.l2p(y) };
   }
 
-  /** What export.js downloads: the figure on the page background, at the plot's size. */
+  /**
+   * What export.js downloads: a plotly figure on the page background at the plot's size (its
+   * points saved as vectors up to export.js's limit), or, for a 2-D layout of more points, a
+   * picture of every point with the SVG layer over it.
+   */
   exportTarget() {
-    if (!this.figure || !this.pts) return null;
+    if (!this.pts) return null;
+    const width = this.el.clientWidth;
+    const height = this.el.clientHeight;
+    if (this.pts.dim === 2 && this.flat) {
+      if (2 * this.pts.T > SVG_VECTOR_POINTS) {
+        return { picture: { width, height, layers: (scale) => this.flat.picture(scale) } };
+      }
+      const layout = this.layout();
+      const [x0, y0] = [this.flat.view.x, -this.flat.view.y];
+      const { w, h: ht } = this.flat.area();
+      layout.xaxis.range = [x0, x0 + w / this.flat.view.scale];
+      layout.yaxis.range = [y0 - ht / this.flat.view.scale, y0];
+      return { figure: { data: this.traces(), layout: { ...layout, paper_bgcolor: BG } }, width, height };
+    }
+    if (!this.figure) return null;
     return { plotly: this.el, figure: { data: this.figure.data, layout: { ...this.figure.layout, paper_bgcolor: BG } } };
   }
 
   resetView() {
     if (!this.pts) return;
+    if (this.pts.dim === 2 && this.flat) {
+      this.flat.resetView();
+      return;
+    }
     if (!this.figure) return;
     if (this.pts.dim === 3) window.Plotly.relayout(this.el, { "scene.camera": CAMERA });
     else window.Plotly.relayout(this.el, { "xaxis.autorange": true, "yaxis.autorange": true });
   }
 
   resize() {
-    if (this.figure && this.el.offsetParent) window.Plotly.Plots.resize(this.el);
+    if (this.pts?.dim === 2 && this.flat) this.flat.resize();
+    else if (this.figure && this.el.offsetParent) window.Plotly.Plots.resize(this.el);
   }
 
+  /** Empty the plot (both renderers). */
   purge() {
     this.ring.hidden = true;
+    this.purgePlotly();
+    this.flat?.destroy();
+    this.flat = null;
+    this.flatKey = null;
+  }
+
+  purgePlotly() {
     this.figure = null;
-    window.Plotly?.purge(this.el);
+    if (window.Plotly) {
+      window.Plotly.purge(this.el);
+      this.el.querySelector(".plot-container")?.remove();
+    }
     this.bound = false;
   }
 
@@ -293,6 +426,39 @@ export class HeadPlot {
     this.purge();
     this.ring.remove();
   }
+}
+
+/** Plotly's marker size (px across) for a layout of T tokens; the 2-D canvas draws points as large. */
+function markerSize(T, dim) {
+  if (dim === 3) return T > 5000 ? 1.6 : 2.6;
+  return T > 20000 ? 2.5 : T > 5000 ? 3.2 : 4.5;
+}
+
+/**
+ * One head's 2-D layout (coords: rows x 2, queries then keys) in the 2-D renderer's order: the
+ * keys, then the queries over them, each side in an even order (a share of it is an even
+ * sample). -> {xy: world units (x, -y), rowOf: the layout row of each point, runs}.
+ */
+function flatPoints(coords, T) {
+  const order = evenOrder(T);
+  const xy = new Float32Array(4 * T);
+  const rowOf = new Int32Array(2 * T);
+  for (let s = 0; s < 2; s++) {
+    const from = s === 0 ? T : 0; // keys first
+    for (let j = 0; j < T; j++) {
+      const i = s * T + j;
+      const row = from + order[j];
+      rowOf[i] = row;
+      xy[2 * i] = coords[2 * row];
+      xy[2 * i + 1] = -coords[2 * row + 1];
+    }
+  }
+  return { xy, rowOf, runs: [[0, T], [T, T]] };
+}
+
+/** A live input's overlay as the 2-D renderer draws it. */
+function flatExtra(e) {
+  return { name: e.name, side: e.side, coords: e.coords, labels: e.labels ?? null };
 }
 
 /** Token text for plotly annotations, which read a few HTML tags and entities. */

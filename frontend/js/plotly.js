@@ -1,7 +1,7 @@
-// plotly.js (4.8 MB) is downloaded at once (a preload in index.html) but evaluated only when
-// a view asks for it: evaluating it blocks the page for a second or more on a slow machine,
-// and the matrix view (a plain canvas) draws without it. After the first view has drawn,
-// the app warms it up in idle time; a "plotly:ready" event on document says when it ran.
+// plotly.js (4.8 MB) is loaded only when something asks for it: a 3-D head plot, or an export
+// (a figure saved as vectors). Evaluating it blocks the page for a second or more on a slow
+// machine, and the matrix and the 2-D head plot draw on their own WebGL canvas (points.js)
+// without it. A "plotly:ready" event on document says when it ran.
 
 let ready = null;
 
@@ -24,11 +24,4 @@ export function plotly() {
     });
   }
   return ready;
-}
-
-/** Load plotly.js when the page is idle (so a later view finds it ready). */
-export function warmPlotly() {
-  const go = () => plotly().catch(() => {});
-  if (window.requestIdleCallback) requestIdleCallback(go, { timeout: 1500 });
-  else setTimeout(go, 200);
 }

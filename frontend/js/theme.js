@@ -51,6 +51,12 @@ export function parseColour(c) {
   return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
 }
 
+/** A colour as WebGL takes it: [r, g, b, a], each 0..1. */
+export function glColour(c) {
+  const [r, g, b, a] = parseColour(c);
+  return [r / 255, g / 255, b / 255, a];
+}
+
 /** A theme colour with another opacity, as a CSS colour. */
 export function withAlpha(colour, alpha) {
   const [r, g, b] = parseColour(colour);

@@ -94,6 +94,16 @@ def gqa_server(settings, tmp_path_factory):
         yield url, atlas.name
 
 
+@pytest.fixture(scope="session")
+def big_head_server(settings, tmp_path_factory):
+    """A server over a synthetic atlas of one head on 250 000 tokens: half a million points in
+    its head view. Yields its URL and the atlas id."""
+    data = tmp_path_factory.mktemp("big")
+    atlas = synthetic_atlas(data / "synthetic-1x1x250000", layers=1, heads=1, tokens=250_000, head_dim=8)
+    with running_server(settings.with_(data_dir=data)) as url:
+        yield url, atlas.name
+
+
 @pytest.fixture
 def empty_server(settings, tmp_path):
     """A server over an empty data dir (no atlas yet): yields its URL and the data dir."""

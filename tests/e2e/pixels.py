@@ -104,3 +104,31 @@ def unblend(pixels: np.ndarray, bg: np.ndarray, opacity: float) -> np.ndarray:
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def matrix_cells(page) -> dict[tuple[int, int], np.ndarray]:
+    """Every cell of the matrix view as drawn, (layer, head) -> its pixels (h, w, 3): the matrix
+    body is scrolled through from top to bottom (its canvas covers only the part in view), and
+    each cell is read whole from a frame that drew every point in view."""
+    body = page.locator(".view-matrix .matrix-body")
+    canvas = page.locator(".view-matrix canvas")
+    cells: dict[tuple[int, int], np.ndarray] = {}
+    top = 0
+    while True:
+        body.evaluate("(e, top) => e.scrollTo(0, top)", top)
+        page.evaluate("qkatlas.current.points.redraw()")  # resolves once every point in view is on screen
+        img = canvas_rgb(canvas)
+        for r in page.evaluate("qkatlas.current.cellRects()"):
+            x0, y0, x1, y1 = (int(round(r[k])) for k in ("x0", "y0", "x1", "y1"))
+            if x0 >= 0 and y0 >= 0 and x1 <= img.shape[1] and y1 <= img.shape[0]:
+                cells.setdefault((r["layer"], r["head"]), img[y0:y1, x0:x1])
+        scroll = body.evaluate("e => [e.scrollTop, e.scrollHeight - e.clientHeight, e.clientHeight]")
+        if scroll[0] >= scroll[1]:
+            break
+        top = scroll[0] + max(1, scroll[2] // 2)
+    return cells
+
+
+def warm_and_cool(pixels: np.ndarray) -> tuple[int, int]:
+    """How many pixels are warm (query colours: red over blue) and cool (key colours)."""
+    return int(np.sum(pixels[..., 0] > pixels[..., 2] + 60)), int(np.sum(pixels[..., 2] > pixels[..., 0] + 60))

@@ -13,7 +13,7 @@ from .pixels import along, apart, canvas_rgb, centre_pixels, isolated, luminance
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 
-MATRIX_OPACITY = 0.6  # matrix.js stamps every point with this opacity
+MATRIX_OPACITY = 0.6  # matrix.js draws every point with this opacity
 HEAD_OPACITY = 0.7  # plot.js draws a 2-D head's points with this opacity
 
 
@@ -26,9 +26,9 @@ def position_share(api, atlas: str) -> np.ndarray:
 
 
 def matrix_points(page) -> dict[str, np.ndarray]:
-    """The matrix's points in canvas pixels and their tokens, by side."""
+    """The matrix's points in canvas pixels and their tokens, by side (the whole matrix in view)."""
     d = page.evaluate("""() => {
-        const d = qkatlas.current.data, c = document.querySelector('.view-matrix canvas');
+        const d = qkatlas.current.placed(), c = document.querySelector('.view-matrix canvas');
         const list = (a) => Array.from(a);
         return {unit: c.width / d.heads, qx: list(d.qx), qy: list(d.qy), kx: list(d.kx), ky: list(d.ky),
                 qTok: list(d.qTok), kTok: list(d.kTok)};

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from .pages import open_view
+from .pages import open_view, wait_drawn
 from .pixels import along, decode, download_bytes, theme
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
@@ -96,3 +96,34 @@ def test_sentence_view_exports_its_tokens_and_lines(page, server, api, e2e_atlas
     assert png.shape[1] == pytest.approx(PNG_SCALE * box["width"], abs=1)
     assert png.shape[0] == pytest.approx(PNG_SCALE * box["height"], abs=1)
     assert len(np.unique(png.reshape(-1, 3), axis=0)) > 20
+
+
+def test_a_matrix_of_many_points_exports_a_picture_of_them_under_vector_labels(page, gqa_server):
+    """Beyond export.js's limit on vector points the points are one picture (in the SVG an
+    embedded PNG), the whole matrix unzoomed even when only part of it is in view; the head
+    labels stay text."""
+    url, atlas = gqa_server
+    open_view(page, url, "matrix", atlas=atlas)
+    colours = theme(page)
+    points = int(page.locator(".view-matrix").get_attribute("data-points"))
+    assert points > page.evaluate("import('./js/export.js').then(m => m.SVG_VECTOR_POINTS)")
+    layers, heads, base = page.evaluate("[qkatlas.current.data.layers, qkatlas.current.data.heads, qkatlas.current.base]")
+    assert_png_of_plot(export(page, "png"), {"width": base * heads, "height": base * layers}, colours)
+    root = ET.fromstring(export(page, "svg"))
+    images = list(root.iter(f"{SVG}image"))
+    assert len(images) == 1 and images[0].get("href").startswith("data:image/png;base64,")
+    assert point_fills(ET.tostring(root)) == []  # no point as a vector
+    labels = {t.text for t in root.iter(f"{SVG}text")}
+    assert {f"L{layer} H{head}" for layer in range(layers) for head in range(heads)} <= labels
+
+
+def test_a_head_of_many_points_exports_a_picture_with_its_axes(page, big_head_server):
+    url, atlas = big_head_server
+    open_view(page, url, atlas=atlas, view="head", layer=0, head=0)
+    wait_drawn(page, "head", timeout=180_000)
+    colours = theme(page)
+    size = page.evaluate("(({clientWidth, clientHeight}) => ({width: clientWidth, height: clientHeight}))(document.querySelector('.head-plot'))")
+    assert_png_of_plot(export(page, "png"), size, colours)
+    root = ET.fromstring(export(page, "svg"))
+    assert len(list(root.iter(f"{SVG}image"))) == 1
+    assert len([t for t in root.iter(f"{SVG}text") if t.text]) >= 4  # the tick labels

@@ -30,7 +30,11 @@ def run_text(page, server: str, atlas: str, **state) -> None:
 
 
 def overlay(page, name: str) -> np.ndarray:
-    """The coordinates of the overlay trace `name` ("your queries") as plotly drew it."""
+    """The coordinates of the overlay `name` ("your queries") as drawn: the markers of the 2-D
+    plot's SVG layer, or plotly's trace in 3-D."""
+    markers = page.locator(f".live-plot svg.plot-overlay g.extra[data-name='{name}'] .marker")
+    if markers.count():
+        return np.array(markers.evaluate_all("els => els.map(e => [Number(e.dataset.x), Number(e.dataset.y)])"))
     trace = page.evaluate(f"document.querySelector('.live-plot')._fullData.find(t => t.name === {name!r})")
     axes = [trace[a] for a in ("x", "y", "z") if a in trace]
     return np.array([[float(v) for v in axis] for axis in axes]).T
@@ -84,7 +88,10 @@ def test_your_text_is_placed_in_the_3d_layout_when_3d_is_on_screen(page, server,
     runs = int(page.evaluate("document.body.dataset.liveDrawn"))
     page.locator("#dim-picker [data-dim='2']").click()
     wait_drawn(page, "live", after=runs, timeout=LIVE_TIMEOUT)
-    assert set(page.evaluate("document.querySelector('.live-plot')._fullData.map(t => t.type)")) == {"scattergl"}
+    # 2-D: the corpus on the WebGL canvas (plotly's 3-D figure gone), the input in the SVG layer over it
+    assert page.locator(".live-plot canvas.points").is_visible()
+    assert page.locator(".live-plot .js-plotly-plot, .live-plot .plot-container").count() == 0
+    assert len(overlay(page, "your queries")) == len(points["queries"])
     assert page.locator(".view-live .toolbar .placed").inner_text().startswith("Placed in PCA 2-D")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from .builds import layout_heads, write_heads
 from .pages import drawn_count, open_view, screenshot, wait_drawn
-from .pixels import along, canvas_rgb, pixels_at, plot_pixels, screen_rgb, theme
+from .pixels import along, canvas_rgb, matrix_cells, pixels_at, plot_pixels, screen_rgb, theme, warm_and_cool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]  # one browser, one worker
 
@@ -54,18 +54,9 @@ def test_matrix_draws_every_head_into_one_canvas(page, server, api, e2e_atlases)
     res = api.get(f"/api/atlases/{atlas}/matrix", params={"method": "pca", "dim": 2, "max_points": 2000})
     assert page.locator(".view-matrix").get_attribute("data-points") == str(layers * heads * int(res.headers["X-Points"]))
     # every cell has warm (query) and cool (key) pixels drawn in it
-    cells = page.evaluate(f"""() => {{
-        const c = document.querySelector('.view-matrix canvas'), g = c.getContext('2d');
-        const w = c.width / {heads}, h = c.height / {layers}, out = [];
-        for (let l = 0; l < {layers}; l++) for (let k = 0; k < {heads}; k++) {{
-            const d = g.getImageData(Math.floor(k * w), Math.floor(l * h), Math.floor(w), Math.floor(h)).data;
-            let warm = 0, cool = 0;
-            for (let i = 0; i < d.length; i += 4) {{ if (d[i] > d[i + 2] + 60) warm++; if (d[i + 2] > d[i] + 60) cool++; }}
-            out.push([warm, cool]);
-        }}
-        return out;
-    }}""")
-    assert all(warm > 20 and cool > 20 for warm, cool in cells)
+    cells = matrix_cells(page)
+    assert sorted(cells) == [(layer, head) for layer in range(layers) for head in range(heads)]
+    assert all(min(warm_and_cool(pixels)) > 20 for pixels in cells.values())
     assert page.locator("#method-picker [data-method=pca]").get_attribute("class").count("active") == 1
     screenshot(page, "matrix")
 
@@ -126,10 +117,14 @@ def test_clicking_a_query_lists_the_keys_it_attends_to_most_as_the_api_does(page
     scores = [float(s) for s in rows.locator(".n-score").all_inner_texts()]
     assert scores == pytest.approx([n["score"] for n in expected], rel=2e-3, abs=1e-3)
     assert parse_qs(urlparse(page.url).query)["token"] == [str(token)]
-    # the neighbours are drawn as lines from the clicked point
-    lines = page.evaluate("document.querySelector('.head-plot').layout.shapes.filter(s => s.type === 'line').length")
-    assert lines == len(expected)
-    assert page.locator(".head-plot .shapelayer path").count() >= 2 * len(expected) + 1  # lines, dots, the ring
+    # the neighbours are drawn as lines from the clicked point, each to a dot, the point ringed
+    overlay = page.locator(".head-plot svg.plot-overlay")
+    assert overlay.locator("line.neighbour-line").count() == len(expected)
+    assert overlay.locator("circle.neighbour-dot").count() == len(expected)
+    ring = overlay.locator("circle.selected-ring")
+    assert ring.count() == 1
+    box, at = ring.bounding_box(), point_pixel(page, token)
+    assert (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2) == pytest.approx(at, abs=1.5)
     screenshot(page, "head-selected")
 
 
@@ -142,7 +137,7 @@ def test_search_highlights_every_occurrence_in_head_and_matrix(page, server, api
     page.wait_for_function(f"document.querySelector('#search-count').dataset.count === '{int(mask.sum())}'")
     items = len(set(np.array(api.get(f"/api/atlases/{atlas}/tokens?format=json").json()["columns"]["item"])[mask]))
     assert page.locator("#search-count").inner_text() == f"{int(mask.sum())} in {items}"
-    assert page.locator(".view-head").get_attribute("data-matches") == str(2 * int(mask.sum()))
+    page.wait_for_function(f"document.querySelector('.view-head').dataset.matches === '{2 * int(mask.sum())}'")
     assert drawn_count(page, "head") == before  # highlighting does not reload the head
     # every match is drawn on top, in the match colour, where its point lies
     colours = theme(page)
@@ -158,7 +153,7 @@ def test_search_highlights_every_occurrence_in_head_and_matrix(page, server, api
     cells = int(res.headers["X-Layers"]) * int(res.headers["X-Heads"])
     assert page.locator(".view-matrix").get_attribute("data-matches") == str(int(mask[rows % tokens].sum()) * cells)
     canvas = canvas_rgb(page.locator(".view-matrix canvas"))
-    d = page.evaluate("""() => { const d = qkatlas.current.data, c = document.querySelector('.view-matrix canvas');
+    d = page.evaluate("""() => { const d = qkatlas.current.placed(), c = document.querySelector('.view-matrix canvas');
         return {unit: c.width / d.heads, x: [...d.qx, ...d.kx], y: [...d.qy, ...d.ky], tok: [...d.qTok, ...d.kTok]}; }""")
     matched = mask[np.array(d["tok"])]
     xy = np.c_[d["x"], d["y"]][matched] * d["unit"]
