@@ -280,6 +280,7 @@ def test_a_bad_url_parameter_shows_the_api_message(page, server, api, e2e_atlase
     assert detail in box.inner_text()
     screenshot(page, "error-layer")
     open_view(page, server, atlas=atlas, view="head", layer="abc")
+    page.locator("#banner").wait_for(state="visible")  # filled once the page's modules have run
     assert "layer" in page.locator("#banner").inner_text()
     open_view(page, server, atlas="no-such-atlas")
     page.locator(".error-box").wait_for()
