@@ -269,8 +269,13 @@ class LivePoints(BaseModel):
     dim: int
     queries: list[list[float]] = Field(description="(n, dim): the input's queries in the stored layout")
     keys: list[list[float]] = Field(description="(n, dim): the input's keys in the stored layout")
-    seconds: float = Field(description="time to place this head's points")
-    how: str = Field(description='how they were placed, e.g. "PCA projection"')
+    seconds: float = Field(description="time to place this head's points, the rebuild of the layout's estimator "
+                                       "included when `rebuilt`")
+    how: str = Field(description='how they were placed: "PCA projection", "umap-learn transform" or '
+                                 '"openTSNE transform"')
+    rebuilt: bool = Field(description="whether this call rebuilt the head's fitted UMAP or t-SNE estimator from its "
+                                      "stored joint cloud and layout (the first placement into that layout since the "
+                                      "server started or the layout changed; seconds, kept after); never for PCA")
 
 
 class Placement(BaseModel):
@@ -285,7 +290,7 @@ class LiveAttention(BaseModel):
         "tokens": [{"text": "Hi", "position": 0, "special": False, "row": -1, "col": -1}],
         "layers": 2, "heads": 4, "scope": "layer", "layer": 0, "head": 1, "attention": [[[1.0]]] * 4,
         "points": {"layer": 0, "head": 1, "method": "pca", "dim": 2, "queries": [[0.1, 0.2]], "keys": [[0.3, -0.1]],
-                   "seconds": 0.0001, "how": "PCA projection"},
+                   "seconds": 0.0001, "how": "PCA projection", "rebuilt": False},
         "placement": None,
     })
     model: str

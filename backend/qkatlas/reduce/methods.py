@@ -6,17 +6,20 @@ Two optional abilities are declared on the class, so run.py and place.py never n
 
   batched form   `fit_heads` fits many heads at once with torch; `batch_devices` names the
                  device types where that beats a process pool of `fit_transform`.
-  placement      `placeable` reducers put new points into a stored layout with `place(meta, X)`,
-                 from what `placement()` stored in the projection's .json.
+  placement      `placeable` reducers put new points into a stored layout with the `Placer` that
+                 `placer(meta, cloud, coords)` makes: PCA from what `placement()` kept in the
+                 projection's .json; UMAP and t-SNE (`refits`) by rebuilding their library's
+                 fitted estimator from the head's joint cloud and stored coords (place.py says why).
 
 Adding a method is one class here and one entry in REDUCERS.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -37,6 +40,44 @@ class HeadFit:
     placement: dict
 
 
+@dataclass(frozen=True)
+class Placer:
+    """Puts new points into one head's stored layout: `transform(X)` maps X (n, features), in
+    the head's joint space, to (n, dim) float32. `nbytes` estimates what keeping it costs."""
+
+    transform: Callable[[np.ndarray], np.ndarray]
+    nbytes: int
+
+
+Loader = Callable[[], np.ndarray]
+
+
+# numba's fallback threading layer (workqueue, where neither OpenMP nor TBB is installed) aborts
+# the process when two threads launch parallel kernels at once, as two API requests placing
+# points into UMAP layouts would: umap-learn's work here runs one call at a time.
+_NUMBA = threading.Lock()
+
+
+def _footprint(obj, depth: int = 4, seen: set | None = None) -> int:
+    """Bytes of the numpy arrays reachable from `obj` through attributes, containers and scipy
+    sparse matrices, `depth` levels down: what a fitted estimator keeps, for a cache's budget."""
+    seen = set() if seen is None else seen
+    while isinstance(obj, np.ndarray) and isinstance(obj.base, np.ndarray):
+        obj = obj.base  # a view costs what the array it views holds, counted once
+    if id(obj) in seen or depth < 0:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        children = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        children = obj
+    else:
+        children = getattr(obj, "__dict__", {}).values()
+    return sum(_footprint(child, depth - 1, seen) for child in children)
+
+
 @dataclass
 class Reducer:
     """The protocol, with the defaults of a method that has neither a batched form nor placement."""
@@ -49,6 +90,8 @@ class Reducer:
     label: ClassVar[str]
     batch_devices: ClassVar[frozenset[str]] = frozenset()
     placeable: ClassVar[bool] = False
+    placed_by: ClassVar[str | None] = None  # how new points are placed, for people
+    refits: ClassVar[bool] = False  # placing rebuilds the fitted estimator from the head's cloud and coords
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         """X: (points, features) -> (points, dim) float32."""
@@ -72,10 +115,16 @@ class Reducer:
         return str(device).split(":")[0] in cls.batch_devices
 
     @classmethod
-    def place(cls, meta: dict, X: np.ndarray) -> np.ndarray:
-        """New points X (n, features) in the layout whose .json is `meta` -> (n, dim) float32."""
+    def placer(cls, meta: dict, cloud: Loader, coords: Loader) -> Placer:
+        """What places new points into the layout whose .json is `meta`. `cloud` and `coords`
+        load the head's joint cloud (points, features) and stored coords (points, dim); only
+        reducers that `refit` call them."""
+        raise cls.cannot_place()
+
+    @classmethod
+    def cannot_place(cls) -> CannotPlace:
         able = ", ".join(r.label for r in REDUCERS.values() if r.placeable)
-        raise CannotPlace(f"{cls.label} layouts cannot place new points; layouts that can: {able}")
+        return CannotPlace(f"{cls.label} layouts cannot place new points; layouts that can: {able}")
 
 
 @dataclass
@@ -86,6 +135,7 @@ class PCAReducer(Reducer):
     # CPU too (batched_pca.py), so the batched form is used everywhere.
     batch_devices: ClassVar[frozenset[str]] = frozenset({"cpu", "cuda"})
     placeable: ClassVar[bool] = True
+    placed_by: ClassVar[str] = "PCA projection"
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA
@@ -113,9 +163,14 @@ class PCAReducer(Reducer):
 
     @classmethod
     def place(cls, meta: dict, X: np.ndarray) -> np.ndarray:
+        """New points X (n, features) -> (n, dim) float32 by the components and mean in `meta`."""
         components = np.asarray(meta["components"], dtype=np.float32)  # (dim, features)
         mean = np.asarray(meta["mean"], dtype=np.float32)
         return (np.asarray(X, dtype=np.float32) - mean) @ components.T
+
+    @classmethod
+    def placer(cls, meta: dict, cloud: Loader, coords: Loader) -> Placer:
+        return Placer(lambda X: cls.place(meta, X), 4 * (len(meta["components"]) + 1) * len(meta["mean"]))
 
 
 @dataclass
@@ -127,6 +182,9 @@ class UMAPReducer(Reducer):
     # A single head is too small to pay off on a GPU, and on CPU the batched loop's many small
     # ops lose to umap-learn in a pool; on CUDA a layer of heads at once is much faster.
     batch_devices: ClassVar[frozenset[str]] = frozenset({"cuda"})
+    placeable: ClassVar[bool] = True
+    placed_by: ClassVar[str] = "umap-learn transform"
+    refits: ClassVar[bool] = True
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         import umap
@@ -153,6 +211,38 @@ class UMAPReducer(Reducer):
         params = umap_params(self.seed, epochs, self.n_neighbors, self.min_dist)
         return [HeadFit(y, params, {}) for y in Y]
 
+    @classmethod
+    def placer(cls, meta: dict, cloud: Loader, coords: Loader) -> Placer:
+        """umap-learn's `transform` on an estimator rebuilt from the head's cloud, with the stored
+        layout as its embedding_. Any stored UMAP layout, umap-learn's or the batched torch one,
+        is the same algorithm on the same cloud with the parameters its .json names."""
+        import umap
+
+        params = meta.get("params", {})
+        X = np.ascontiguousarray(cloud(), dtype=np.float32)
+        Y = np.ascontiguousarray(coords(), dtype=np.float32)
+        # transform_mode="graph" ends the fit after the kNN index and the fuzzy graph, before any
+        # layout is made, so the stored layout becomes embedding_ unchanged (a fit with
+        # init=coords would rescale it to [0, 10] and optimise it further). n_epochs as the fit
+        # had it: transform runs a third of them, or umap-learn's default when the fit used its own.
+        # NNDescent at every size: below 4096 points umap-learn otherwise takes exact distances
+        # through a Python callback per pair, at fit (33 s for a head of 2634 points, where
+        # NNDescent takes 0.2 s once its numba code is compiled) and again at every transform.
+        model = umap.UMAP(n_components=Y.shape[1], n_neighbors=params.get("n_neighbors", cls.n_neighbors),
+                          min_dist=params.get("min_dist", cls.min_dist), metric=params.get("metric", "euclidean"),
+                          random_state=params.get("seed", 0), n_jobs=1, low_memory=True, transform_mode="graph",
+                          force_approximation_algorithm=True)
+        with _NUMBA, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # disconnected kNN graphs, as in fit_transform
+            model.fit(X)
+        model.transform_mode, model.embedding_, model.n_epochs = "embedding", Y, params.get("n_epochs")
+
+        def transform(new: np.ndarray) -> np.ndarray:
+            with _NUMBA:
+                return np.array(model.transform(np.asarray(new, dtype=np.float32)), dtype=np.float32)
+
+        return Placer(transform, _footprint(model))
+
 
 # openTSNE's FFT-accelerated gradient costs ~10 s of set-up whatever the size, so Barnes-Hut
 # is faster on small heads. Measured on this 2-core machine (one thread, 64-D clouds of 40
@@ -166,6 +256,9 @@ class TSNEReducer(Reducer):
     perplexity: float = 30.0
     name: ClassVar[str] = "tsne"
     label: ClassVar[str] = "t-SNE"
+    placeable: ClassVar[bool] = True
+    placed_by: ClassVar[str] = "openTSNE transform"
+    refits: ClassVar[bool] = True
 
     def gradient(self, points: int) -> str:
         """openTSNE's negative-gradient method for `points`: its FFT interpolation exists for
@@ -181,6 +274,34 @@ class TSNEReducer(Reducer):
         tsne = TSNE(n_components=self.dim, perplexity=perplexity, random_state=self.seed, n_jobs=self.threads,
                     negative_gradient_method=gradient, verbose=False)
         return np.asarray(tsne.fit(X), dtype=np.float32)
+
+    @classmethod
+    def placer(cls, meta: dict, cloud: Loader, coords: Loader) -> Placer:
+        """openTSNE's `transform` on a TSNEEmbedding rebuilt from the stored coords and the
+        affinities of the head's cloud at the fit's perplexity, optimised with the fit's gradient
+        method; transform's own parameters are openTSNE's (perplexity 5 among the stored points)."""
+        from openTSNE import TSNEEmbedding
+        from openTSNE.affinity import PerplexityBasedNN
+
+        params = meta.get("params", {})
+        X = np.ascontiguousarray(cloud(), dtype=np.float32)
+        Y = np.asarray(coords(), dtype=np.float64)
+        seed = params.get("seed", 0)
+        gradient = params.get("gradient") or cls(dim=Y.shape[1]).gradient(len(Y))
+        affinities = PerplexityBasedNN(X, perplexity=params.get("perplexity", cls.perplexity), random_state=seed,
+                                       n_jobs=1)
+        # transform first moves the embedding's bounding-box centre to 0, in place: it gets a
+        # centred copy, fresh each call so that calls never see each other, and its answer is
+        # shifted back into the stored frame.
+        centre = (Y.max(axis=0) + Y.min(axis=0)) / 2
+
+        def transform(new: np.ndarray) -> np.ndarray:
+            embedding = TSNEEmbedding(Y - centre, affinities, negative_gradient_method=gradient, random_state=seed,
+                                      n_jobs=1)
+            return (np.asarray(embedding.transform(np.asarray(new, dtype=np.float64))) + centre).astype(np.float32)
+
+        # openTSNE's Annoy index lives outside Python: count it as one more copy of the cloud
+        return Placer(transform, _footprint(affinities) + Y.nbytes + X.nbytes)
 
 
 # The one registry of methods, in build order (cheap first, so the demo serves something at

@@ -18,7 +18,7 @@ from ...item_attention import every_layer_attention, item_attention
 from ...joint import to_joint
 from ...layout import Layout
 from ...reduce.methods import REDUCERS
-from ...reduce.place import CannotPlace, place
+from ...reduce.place import CannotPlace, Placer, placer, stored_meta
 from ..inference import LiveCapture
 from ..registry import AtlasRegistry
 from ..served import ServedAtlas
@@ -39,24 +39,44 @@ def live_atlas(registry: AtlasRegistry, atlas: str, modality: str, layer: int | 
 def placed_by(layout: Layout) -> str:
     """How the layout's reducer places new points, for people: its `placed_by` when it names
     the implementation ("umap-learn transform"), else "<method> projection"."""
-    return getattr(REDUCERS[layout.method], "placed_by", None) or f"{layout.label} projection"
+    return REDUCERS[layout.method].placed_by or f"{layout.label} projection"
+
+
+def layout_placer(served: ServedAtlas, layer: int, head: int, layout: Layout) -> tuple[Placer, bool]:
+    """(what places points into the stored `layout` of (layer, head), whether this call built it).
+
+    Kept in the API's LRU under the projection file's stamp, so a rewritten layout gets a new
+    one; building it refits a UMAP or t-SNE estimator on the head's joint cloud (seconds).
+    CannotPlace or NotReady as `stored_meta` says.
+    """
+    meta = stored_meta(served, layer, head, layout)
+    coords, stamp = served.projection(layer, head, layout)
+    key = ("placer", served.id, served.stamp, layer, head, layout, stamp)
+    kept = served.cache.get(key)
+    if kept is not None:
+        return kept, False
+    return served.cache.get_or_build(
+        key, lambda: placer(layout, meta, lambda: served.joint_cloud(layer, head), lambda: coords)), True
 
 
 def placed_points(served: ServedAtlas, cap: LiveCapture, layer: int, head: int,
                   layout: Layout) -> tuple[dict | None, dict | None]:
     """(points, None): the input's queries and keys in the stored `layout` of (layer, head); or
-    (None, {"error": why}) when that layout cannot place new points or is not computed yet."""
+    (None, {"error": why}) when that layout cannot place new points or is not computed yet.
+    `seconds` counts everything placing took, the rebuild of the layout's estimator included."""
     q, k = cap.q[layer][:, head], cap.k[layer][:, head]
     X = to_joint(q, k, *served.joint_transform(layer, head))
     t0 = time.perf_counter()
     try:
-        Y = place(served, layer, head, layout, X)
+        to_layout, built = layout_placer(served, layer, head, layout)
     except (CannotPlace, NotReady) as e:
         return None, {"error": str(e)}
+    Y = to_layout.transform(X)
     seconds = time.perf_counter() - t0
     n = len(q)
     return {"layer": layer, "head": head, "method": layout.method, "dim": layout.dim,
-            "queries": Y[:n].tolist(), "keys": Y[n:].tolist(), "seconds": seconds, "how": placed_by(layout)}, None
+            "queries": Y[:n].tolist(), "keys": Y[n:].tolist(), "seconds": seconds, "how": placed_by(layout),
+            "rebuilt": built and REDUCERS[layout.method].refits}, None
 
 
 # An answer with every layer and head is refused beyond this size (bytes as JSON, or as float16
