@@ -12,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 
-from .builds import layout_heads, write_heads
 from .pages import open_view, screenshot, wait_drawn
 from .pixels import apart, pixels_at, plot_pixels, screen_rgb, theme
 
@@ -96,8 +95,8 @@ def test_your_text_is_placed_in_the_3d_layout_when_3d_is_on_screen(page, server,
 
 
 def test_a_layout_that_cannot_place_new_points_says_why_and_draws_no_other(page, scratch_server):
+    """Every method places points now; a layout not computed for the head cannot."""
     url, atlas = scratch_server
-    write_heads(atlas, layout_heads(atlas, "pca-2d"), "tsne-2d")  # a t-SNE 2-D layout of every head
     body = {"atlas": atlas.name, "text": TEXT, "layer": 1, "head": 0, "method": "tsne", "dim": 2}
     res = httpx.post(f"{url}/api/attention", json=body, timeout=60).json()
     assert res["points"] is None

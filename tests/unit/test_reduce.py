@@ -11,7 +11,7 @@ from qkatlas.layout import METHODS, Layout
 from qkatlas.reduce import REDUCERS, make_reducer
 from qkatlas.reduce.batched_pca import pca_heads
 from qkatlas.reduce.executor import plan_workers
-from qkatlas.reduce.methods import FFT_MIN_POINTS, CannotPlace, HeadFit, Reducer, TSNEReducer
+from qkatlas.reduce.methods import FFT_MIN_POINTS, HeadFit, Reducer, TSNEReducer
 from qkatlas.reduce.quality import knn_recall
 
 
@@ -51,12 +51,6 @@ def test_pca_one_head_and_many_at_once_give_the_same_layout_and_place_points_int
             np.testing.assert_allclose(REDUCERS["pca"].place(fit.placement, X[h]), fit.coords, atol=1e-4)
     assert batched[0].params["solver"] == "torch.linalg.eigh"
     assert len(batched[0].params["explained_variance_ratio"]) == 2
-
-
-@pytest.mark.parametrize("method", [m for m in METHODS if not REDUCERS[m].placeable])
-def test_methods_without_placement_say_so(method):
-    with pytest.raises(CannotPlace, match="cannot place new points; layouts that can: PCA"):
-        REDUCERS[method].place({}, np.zeros((3, 4), dtype=np.float32))
 
 
 def test_each_method_says_where_its_batched_form_pays():
