@@ -152,8 +152,8 @@ class ServedAtlas:
         start, stop = self.item_rows(item)
         self.check_head(layer, 0)
         return self._cached("item_qk", item, layer, build=lambda: (
-            np.asarray(self._atlas.queries(layer)[start:stop], dtype=np.float32),
-            np.asarray(self._atlas.keys(layer)[start:stop], dtype=np.float32)))
+            self._atlas.queries(layer, slice(start, stop)),
+            self._atlas.keys(layer, slice(start, stop))))
 
     def joint_transform(self, layer: int, head: int) -> tuple[np.ndarray, float]:
         """(translation (head_dim,), scale) of the head's joint space, as stored by the build."""
