@@ -52,6 +52,18 @@ class StorageError(QkatlasError):
     status = 503
 
 
+class ClusterError(QkatlasError):
+    """The Dask cluster a build was given cannot do its part: unreachable, lost mid-build,
+    without workers, or with workers that cannot see the atlas folder."""
+
+    status = 503
+
+
 class AtlasDamaged(StorageError):
     """A file of one atlas is unreadable or inconsistent: that atlas says so, the others serve.
     The message names the file relative to the atlas, never a server path."""
+
+    @classmethod
+    def file(cls, atlas: str, name: str, reason: str) -> "AtlasDamaged":
+        """The error for file `name` (relative to the atlas folder) of atlas `atlas`."""
+        return cls(f"atlas {atlas!r} is damaged: {name} ({reason}); rebuild it with `qkatlas build`")

@@ -1,8 +1,8 @@
 """The atlas manifest: one typed object, read and written here and nowhere else.
 
 `manifest.json` is plain JSON (readable with any tool); this module is its schema. A manifest
-that is not valid JSON, or lacks a field, is a StorageError naming the atlas and the field,
-never a KeyError somewhere downstream.
+that is not valid JSON, or lacks a field, is AtlasDamaged naming the atlas and the field, in the
+words every damaged file of an atlas is reported in, never a KeyError somewhere downstream.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import StorageError, UnknownAtlas
+from .errors import AtlasDamaged, UnknownAtlas
 from .layout import Layout
 
 FORMAT_VERSION = 1
@@ -99,6 +99,10 @@ class Manifest(_Block):
         state = LayoutState(method=layout.method, dim=layout.dim, seed=seed, complete=complete)
         return self.model_copy(update={"reductions": {**self.reductions, layout.key: state}})
 
+    def with_stage(self, stage: str, state: str) -> "Manifest":
+        """A copy that records the state of a stage after capture ("stats": "done")."""
+        return self.model_copy(update={"stages": {**self.stages, stage: state}})
+
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
 
@@ -107,24 +111,26 @@ def manifest_path(atlas_path: Path) -> Path:
     return Path(atlas_path) / FILE
 
 
-def read_manifest(atlas_path: Path) -> Manifest:
-    """The manifest of the atlas folder; UnknownAtlas when there is none, StorageError when damaged.
+def read_manifest(atlas_path: Path, name: str | None = None) -> Manifest:
+    """The manifest of the atlas folder; UnknownAtlas when there is none, AtlasDamaged when it
+    cannot be read or is not a manifest.
 
-    Messages name the atlas folder by its name only: they may reach API clients.
+    Messages name the atlas by `name` (default: the folder's name), never by a path: they may
+    reach API clients, and a versioned atlas's folder is a version, not the atlas.
     """
-    name = Path(atlas_path).name
+    name = name or Path(atlas_path).name
     try:
         raw = manifest_path(atlas_path).read_bytes()
     except FileNotFoundError:
         raise UnknownAtlas(f"no atlas {name!r} ({FILE} missing)") from None
     except OSError as e:
-        raise StorageError(f"atlas {name!r}: {FILE} cannot be read ({e.strerror or e})") from None
+        raise AtlasDamaged.file(name, FILE, e.strerror or type(e).__name__) from None
     try:
         return Manifest.model_validate_json(raw)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "(document)"
-        raise StorageError(f"atlas {name!r}: {FILE} is damaged ({where}: {first.get('msg')})") from None
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise AtlasDamaged.file(name, FILE, f"{where}: {first.get('msg')}" if where else first.get("msg")) from None
 
 
 def manifest_exists(atlas_path: Path) -> bool:

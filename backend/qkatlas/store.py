@@ -17,6 +17,13 @@ Layout of an atlas folder (all readable with numpy and pyarrow):
                                        float32 (2 * tokens, dim): queries first, then keys
     projections/{method}-{dim}d/L{layer:02d}H{head:02d}.json
                                        method, params, quality, seconds
+    induction.npy                      float32 (layers, heads): induction scores (causal models), measured
+                                       at capture on repeated random tokens (stats_run.py)
+    stats.parquet                      one row per head: layer, head, kv_head, kind, label, then every
+                                       statistic of stats.DEFINITIONS (null where it does not apply)
+    stats.json                         version, definitions, thresholds, samples, the head map's fit
+    headmap.npz                        coords float32 (layers * heads, 2), distance float32
+                                       (layers * heads, layers * heads); head (l, h) is row l * heads + h
 
 A file only exists under its final name once it is complete (temp file + rename), so a
 killed build never leaves a half-written file that is read as valid. A projection's .json is
@@ -46,6 +53,7 @@ from .manifest import Manifest, manifest_exists, manifest_path, read_manifest
 PROB_ERROR = 2.5e-4
 TOKEN_COLUMNS = ("token", "item", "position", "text", "special", "row", "col")
 ITEM_COLUMNS = ("item", "text", "image", "label")
+INDUCTION_FILE, STATS_FILE, STATS_META_FILE, HEADMAP_FILE = "induction.npy", "stats.parquet", "stats.json", "headmap.npz"
 _HEAD_FILE = re.compile(r"L(\d+)H(\d+)\.npy$")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -158,6 +166,22 @@ class AtlasWriter:
                    {"method": layout.method, "dim": layout.dim, "layer": layer, "head": head, **meta})
         write_npy(npy, coords.astype(np.float32, copy=False))
 
+    def write_induction(self, scores: np.ndarray) -> None:
+        """scores: (layers, heads), the induction probe's (causal models)."""
+        write_npy(self.path / INDUCTION_FILE, scores.astype(np.float32))
+
+    def write_stats(self, table: pa.Table, meta: dict, coords: np.ndarray, distance: np.ndarray) -> Manifest:
+        """Every head's statistics (`table`, one row per head), their description (`meta`) and the map
+        of heads; stats.parquet last, as the marker that they are complete. Returns the new manifest."""
+        with atomic_path(self.path / HEADMAP_FILE) as tmp:
+            with tmp.open("wb") as f:
+                np.savez(f, coords=coords.astype(np.float32), distance=distance.astype(np.float32))
+        write_json(self.path / STATS_META_FILE, meta)
+        write_parquet(self.path / STATS_FILE, table)
+        manifest = Atlas(self.path).manifest.with_stage("stats", "done")
+        self.write_manifest(manifest)
+        return manifest
+
 
 # ---------------------------------------------------------------------------------------
 # reader
@@ -175,7 +199,7 @@ class Atlas:
         # The live version, resolved once: a rebuild that switches `<data_dir>/<atlas>` to a new
         # version (versions.py) never mixes its files into what this reader serves.
         self.path = Path(path).resolve()
-        self.manifest: Manifest = read_manifest(self.path)
+        self.manifest: Manifest = read_manifest(self.path, Path(path).name)
         self._layer: tuple[int, dict[str, np.ndarray]] | None = None  # the last layer read: heads are read in layer order
 
     @property
@@ -225,7 +249,7 @@ class Atlas:
     def damaged(self, path: Path, reason: str) -> AtlasDamaged:
         name = str(path.relative_to(self.path))
         reason = reason.replace(str(path), name)  # libraries quote the full path: it may reach API clients
-        return AtlasDamaged(f"atlas {self.id!r} is damaged: {name} ({reason}); rebuild it with `qkatlas build`")
+        return AtlasDamaged.file(self.id, name, reason)
 
     def _read(self, path: Path, read, shape: tuple | None = None):
         """read(path), or AtlasDamaged naming the file; `shape` checks an array's shape."""
@@ -370,6 +394,49 @@ class Atlas:
 
     def image_path(self, item: int) -> Path:
         return self.path / "images" / f"{item:05d}.png"
+
+    # -- head statistics ----------------------------------------------------------------
+
+    def induction(self) -> np.ndarray | None:
+        """float32 (layers, heads) induction scores, or None when they were never measured."""
+        path = self.path / INDUCTION_FILE
+        return self._read(path, np.load, (self.layers, self.heads)) if path.exists() else None
+
+    def stats_meta(self) -> dict | None:
+        """stats.json (version, definitions, thresholds, samples, map fit); None before statistics exist."""
+        if not (self.path / STATS_FILE).exists():
+            return None
+        return self._read(self.path / STATS_META_FILE, _read_json)
+
+    def has_stats(self, version: int) -> bool:
+        """Whether statistics of definition version `version` are stored."""
+        meta = self.stats_meta()
+        return meta is not None and meta.get("version") == version
+
+    def stats_table(self) -> pa.Table:
+        """One row per head (stats.parquet); NotReady (409) until the statistics are computed."""
+        path = self.path / STATS_FILE
+        if not path.exists():
+            raise NotReady(f"head statistics of atlas {self.id!r} are not computed yet; "
+                           f"run `qkatlas stats {self.id}` (a build computes them after its layouts)")
+        table = self._table(STATS_FILE, ("layer", "head", "kind", "label"))
+        if table.num_rows != self.total_heads:
+            raise self.damaged(path, f"{table.num_rows} rows, the atlas has {self.total_heads} heads")
+        return table
+
+    def headmap(self) -> dict[str, np.ndarray]:
+        """coords (layers * heads, 2), distance (layers * heads, layers * heads); NotReady before statistics."""
+        self.stats_table()
+
+        def read(path):
+            with np.load(path) as z:
+                return {"coords": z["coords"], "distance": z["distance"]}
+
+        n = self.total_heads
+        out = self._read(self.path / HEADMAP_FILE, read)
+        if out["coords"].shape != (n, 2) or out["distance"].shape != (n, n):
+            raise self.damaged(self.path / HEADMAP_FILE, f"shapes {out['coords'].shape}, {out['distance'].shape}")
+        return out
 
 
 def _sample_attention(vectors: dict[str, np.ndarray], scaling: float) -> np.ndarray:

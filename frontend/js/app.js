@@ -27,12 +27,19 @@ const $ = (id) => document.getElementById(id);
 /** Whether an atlas has a head of some layout written, so that a view can draw it. */
 const drawable = (a) => Object.values(a.projections || {}).some((done) => done > 0);
 
-/** The atlas shown when the URL names none: the first drawable one with trained weights. */
+/** Whether the list gives the atlas's summary (a damaged atlas is listed with its reason only). */
+const usable = (a) => a.status !== "damaged";
+
+/** The atlas shown when the URL names none: the first drawable one with trained weights; a
+ * damaged one only when nothing else is there (its view then says what is damaged). */
 function preferredAtlas(list) {
   const ready = list.filter(drawable);
-  const pool = ready.length ? ready : list;
+  const pool = ready.length ? ready : list.filter(usable).length ? list.filter(usable) : list;
   return pool.find((a) => !a.model?.random) || pool[0];
 }
+
+/** What the atlas picker shows of the list: a change re-renders it. */
+const pickerKey = (list) => list.map((a) => `${a.id}:${a.status}`).join("\n");
 
 class App {
   constructor(layouts) {
@@ -111,9 +118,10 @@ class App {
 
   async onPoll({ atlases, builds, buildsError }) {
     const before = new Map(this.atlases.map((a) => [a.id, JSON.stringify(a.projections)]));
+    const picked = pickerKey(this.atlases);
     this.atlases = atlases;
     this.builds = builds;
-    if (atlases.length !== before.size) this.header.renderAtlasPicker(atlases);
+    if (pickerKey(atlases) !== picked) this.header.renderAtlasPicker(atlases);
     if (!this.opened) {
       if (atlases.some(drawable) || (atlases.length && !builds.length)) await this.open();
       else fill($("view"), firstScreen(builds, buildsError));
@@ -121,6 +129,10 @@ class App {
     }
     const id = this.store.get().atlas;
     const now = atlases.find((a) => a.id === id);
+    if (now && usable(now) && !this.ctx && this.loadingAtlas === id && pickerKey(atlases) !== picked) {
+      await this.onState(this.store.get(), new Set(["atlas"])); // it failed to open and has changed: try again
+      return;
+    }
     if (now && this.ctx && before.get(id) !== JSON.stringify(now.projections)) {
       api.refreshAtlas(id);
       try {
@@ -232,7 +244,7 @@ class App {
   }
 
   summaryFor(id) {
-    return this.atlases.find((a) => a.id === id) || this.ctx?.atlas || null;
+    return this.atlases.find((a) => a.id === id && usable(a)) || this.ctx?.atlas || null;
   }
 
   isImage(id) {

@@ -61,6 +61,11 @@ export class Header {
   renderAtlasPicker(atlases) {
     const sel = clear($("atlas-picker"));
     for (const a of atlases) {
+      if (a.status === "damaged") {
+        // Listed, so that it is not mistaken for missing, and not pickable: its reason is the title.
+        sel.append(h("option", { value: a.id, disabled: true, title: a.detail, dataset: { damaged: "" } }, `${a.id} (damaged)`));
+        continue;
+      }
       let model = a.model?.label || a.model?.id || a.id;
       if (a.model?.random && !/random/i.test(model)) model += " (random init)";
       const corpus = a.corpus?.id ? ` · ${a.corpus.id}` : "";

@@ -78,6 +78,18 @@ def scratch(tmp_path, settings, atlases):
         yield warmed(c), copy
 
 
+@pytest.fixture
+def scratch_pair(tmp_path, settings, atlases):
+    """A fresh data dir with copies of the tiny GPT-2 and BERT atlases that a test may change, and a
+    client on it: (client, {"gpt2": copy, "bert": copy})."""
+    data = tmp_path / "data"
+    copies = {which: data / atlases[which].name for which in ("gpt2", "bert")}
+    for which, copy in copies.items():
+        shutil.copytree(atlases[which], copy)
+    with TestClient(create_app(settings.with_(data_dir=data))) as c:
+        yield warmed(c), copies
+
+
 @pytest.fixture(scope="session")
 def server(settings, atlases) -> str:
     with serve_in_thread(settings) as url:

@@ -109,3 +109,68 @@ def test_a_rewritten_manifest_is_read_again(scratch):
     m = json.loads((copy / "manifest.json").read_text())
     (copy / "manifest.json").write_text(json.dumps({**m, "created": "later"}))
     assert c.get(url).json()["created"] == "later"
+
+
+# ---------------------------------------------------------------------------------------
+# a damaged atlas is listed as damaged; the others serve
+
+
+def test_an_atlas_whose_manifest_is_not_json_is_listed_damaged_and_the_others_serve(scratch_pair):
+    c, copies = scratch_pair
+    bert, gpt2 = copies["bert"].name, copies["gpt2"].name
+    good = (copies["bert"] / "manifest.json").read_bytes()
+    (copies["bert"] / "manifest.json").write_text('{"atlas": ')
+    listed = {a["id"]: a for a in c.get("/api/atlases").json()}
+    assert set(listed[bert]) == {"id", "status", "detail"} and listed[bert]["status"] == "damaged"
+    detail = listed[bert]["detail"]
+    assert detail.startswith(f"atlas {bert!r} is damaged: manifest.json (Invalid JSON") and "qkatlas build" in detail
+    assert listed[gpt2]["status"] == "ok" and listed[gpt2]["model"]["id"] == "tiny-gpt2"
+    r = c.get(f"/api/atlases/{bert}")
+    assert r.status_code == 503 and r.json() == {"detail": detail}
+    assert c.get(f"/api/atlases/{bert}/tokens").json() == {"detail": detail}
+    assert c.get(f"/api/atlases/{gpt2}").status_code == 200
+    assert c.get(f"/api/atlases/{gpt2}/heads/1/2/points").status_code == 200
+    (copies["bert"] / "manifest.json").write_bytes(good)  # repaired: served again
+    assert {a["id"]: a["status"] for a in c.get("/api/atlases").json()} == {bert: "ok", gpt2: "ok"}
+    assert c.get(f"/api/atlases/{bert}").status_code == 200
+
+
+def test_an_atlas_whose_manifest_lacks_a_field_is_listed_damaged_naming_the_field(scratch_pair):
+    c, copies = scratch_pair
+    m = json.loads((copies["bert"] / "manifest.json").read_text())
+    del m["layers"]
+    (copies["bert"] / "manifest.json").write_text(json.dumps(m))
+    listed = {a["id"]: a for a in c.get("/api/atlases").json()}
+    assert listed[copies["bert"].name]["detail"].startswith(
+        f"atlas {copies['bert'].name!r} is damaged: manifest.json (layers: Field required)")
+
+
+def test_an_atlas_whose_token_table_is_truncated_while_served_is_listed_damaged(scratch_pair):
+    c, copies = scratch_pair
+    bert = copies["bert"].name
+    assert c.get(f"/api/atlases/{bert}").status_code == 200  # opened and checked first
+    tokens = copies["bert"] / "tokens.parquet"
+    tokens.write_bytes(tokens.read_bytes()[:100])
+    listed = {a["id"]: a for a in c.get("/api/atlases").json()}
+    detail = listed[bert]["detail"]
+    assert listed[bert]["status"] == "damaged" and detail.startswith(f"atlas {bert!r} is damaged: tokens.parquet (")
+    r = c.get(f"/api/atlases/{bert}")
+    assert r.status_code == 503 and r.json() == {"detail": detail}
+    assert listed[copies["gpt2"].name]["status"] == "ok"
+
+
+def test_a_complete_layout_whose_first_head_is_gone_or_garbage_is_damage(scratch_pair):
+    c, copies = scratch_pair
+    gpt2 = copies["gpt2"].name
+    head = copies["gpt2"] / "projections" / "pca-2d" / "L00H00.npy"
+    saved = head.read_bytes()
+    head.unlink()
+    r = c.get(f"/api/atlases/{gpt2}")
+    assert r.status_code == 503
+    assert r.json()["detail"].startswith(f"atlas {gpt2!r} is damaged: projections/pca-2d/L00H00.npy (missing; "
+                                         "the manifest records its layout complete)")
+    head.write_bytes(saved[:60])
+    r = c.get(f"/api/atlases/{gpt2}")
+    assert r.status_code == 503 and "projections/pca-2d/L00H00.npy (" in r.json()["detail"]
+    head.write_bytes(saved)
+    assert c.get(f"/api/atlases/{gpt2}").status_code == 200

@@ -15,7 +15,7 @@ def test_healthz_answers_ok_and_every_answer_says_the_server_time(client):
 def test_readyz_counts_readable_atlases(client, atlases):
     r = client.get("/readyz")
     assert r.status_code == 200
-    assert r.json()["status"] == "ready" and r.json()["atlases"] >= len(atlases)
+    assert r.json()["status"] == "ready" and r.json()["atlases"] >= len(atlases) and r.json()["damaged"] == 0
 
 
 def test_readyz_is_503_without_any_atlas_and_ready_once_one_appears(tmp_path, settings, atlases):
@@ -25,7 +25,33 @@ def test_readyz_is_503_without_any_atlas_and_ready_once_one_appears(tmp_path, se
     r = c.get("/readyz")
     assert r.status_code == 503 and r.json()["atlases"] == 0 and "qkatlas build" in r.json()["detail"]
     shutil.copytree(atlases["bert"], tmp_path / atlases["bert"].name)
-    assert c.get("/readyz").json() == {"status": "ready", "atlases": 1}
+    assert c.get("/readyz").json() == {"status": "ready", "atlases": 1, "damaged": 0}
+
+
+def test_readyz_reads_the_files_and_counts_a_damaged_atlas_apart(scratch_pair):
+    c, copies = scratch_pair
+    assert c.get("/readyz").json() == {"status": "ready", "atlases": 2, "damaged": 0}
+    tokens = copies["bert"] / "tokens.parquet"
+    tokens.write_bytes(tokens.read_bytes()[:-20])  # the manifest still reads: only its table is gone
+    assert c.get("/readyz").json() == {"status": "ready", "atlases": 1, "damaged": 1}
+    (copies["gpt2"] / "projections" / "pca-2d" / "L00H00.npy").write_bytes(b"\x93NUMPY garbage")
+    r = c.get("/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "not ready"
+    assert (r.json()["atlases"], r.json()["damaged"]) == (0, 2)
+    for copy, file in ((copies["bert"], "tokens.parquet"), (copies["gpt2"], "projections/pca-2d/L00H00.npy")):
+        assert f"atlas {copy.name!r} is damaged: {file} (" in r.json()["detail"]
+
+
+def test_readyz_answers_from_memory_until_a_file_it_read_changes(scratch_pair):
+    c, copies = scratch_pair
+    registry = c.app.state.atlases
+    c.get("/readyz")
+    assert registry.states(cached_only=True) is not None  # no file read, no worker thread: the event loop answers
+    m = copies["bert"] / "manifest.json"
+    m.write_text(m.read_text() + " ")  # a rewrite (a build recording a layout) is read again
+    assert registry.states(cached_only=True) is None
+    assert c.get("/readyz").json()["atlases"] == 2
+    assert registry.states(cached_only=True) is not None
 
 
 def test_models_lists_the_catalog(client, settings):

@@ -82,10 +82,10 @@ def test_open_atlas_lists_the_known_ones(tmp_path):
         open_atlas(tmp_path, "../good")
 
 
-def test_corrupt_manifest_is_a_storage_error(tmp_path):
+def test_corrupt_manifest_is_damage_naming_the_file(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "manifest.json").write_text("{not json")
-    with pytest.raises(StorageError, match="'a': manifest.json is damaged") as err:
+    with pytest.raises(StorageError, match=r"atlas 'a' is damaged: manifest.json \(Invalid JSON") as err:
         Atlas(tmp_path / "a")
     assert str(tmp_path) not in str(err.value)  # messages may reach API clients: no server paths
 
@@ -95,7 +95,7 @@ def test_manifest_missing_a_field_names_the_field(tmp_path):
     raw = json.loads((tmp_path / "a" / "manifest.json").read_text())
     del raw["heads"]
     (tmp_path / "a" / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(StorageError, match=r"damaged \(heads: Field required\)"):
+    with pytest.raises(StorageError, match=r"damaged: manifest.json \(heads: Field required\)"):
         read_manifest(tmp_path / "a")
 
 

@@ -1,5 +1,5 @@
 """What the routers ask for by type: the settings, the catalog, the atlases, an atlas by name (or
-404), the live models and their queue, and a checked layout. `SessionDep`-style aliases, one per lookup.
+404, or 503 when damaged), the live models and their queue, and a checked layout. `SessionDep`-style aliases, one per lookup.
 
 Every lookup is `async`: a plain `def` dependency would cost each request a hop to a worker thread.
 """
@@ -16,6 +16,7 @@ from ..layout import DIMS, METHODS, Layout
 from ..settings import Settings
 from .admission import LiveQueue
 from .inference import LiveModels
+from .offload import cached_or_in_thread
 from .registry import AtlasRegistry
 from .served import ServedAtlas
 
@@ -40,10 +41,17 @@ async def get_live_queue(request: Request) -> LiveQueue:
     return request.app.state.live_queue
 
 
-async def get_atlas(request: Request,
-                    atlas: str = PathParam(description="atlas id, as listed by GET /api/atlases",
-                                           examples=["tiny-gpt2__default-n24"])) -> ServedAtlas:
+ATLAS_PARAM = PathParam(description="atlas id, as listed by GET /api/atlases", examples=["tiny-gpt2__default-n24"])
+
+
+async def get_atlas(request: Request, atlas: str = ATLAS_PARAM) -> ServedAtlas:
     return request.app.state.atlases.get(atlas)
+
+
+async def get_checked_atlas(request: Request, atlas: str = ATLAS_PARAM) -> ServedAtlas:
+    """The atlas once its manifest, token table and first complete layout are known to load (503
+    naming the damaged file otherwise): checked in a worker thread only when those files changed."""
+    return await cached_or_in_thread(request.app.state.atlases.checked, atlas)
 
 
 # The method is checked by Layout.of (a 404 naming the methods, as for any unknown resource);
@@ -60,4 +68,5 @@ RegistryDep = Annotated[AtlasRegistry, Depends(get_registry)]
 LiveDep = Annotated[LiveModels, Depends(get_live)]
 LiveQueueDep = Annotated[LiveQueue, Depends(get_live_queue)]
 AtlasDep = Annotated[ServedAtlas, Depends(get_atlas)]
+CheckedAtlasDep = Annotated[ServedAtlas, Depends(get_checked_atlas)]
 LayoutDep = Annotated[Layout, Depends(get_layout)]

@@ -99,7 +99,8 @@ def errors(*statuses: int) -> dict:
         422: "a bad parameter: the message names it and its valid values",
         429: "live inference of this model is busy (its queue is full, or the wait was too long): retry after "
              "`Retry-After` seconds",
-        503: "the model of this atlas is warming up (retry after `Retry-After` seconds) or cannot be loaded here",
+        503: "the atlas has a damaged file (the message names it, relative to the atlas), or the model of this "
+             "atlas is warming up (retry after `Retry-After` seconds) or cannot be loaded here",
     }
     return {s: {"model": Error, "description": messages[s]} for s in statuses}
 

@@ -24,11 +24,13 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    model_config = _example({"status": "ready", "atlases": 2, "warming": ["gpt2"]})
-    status: str
-    atlases: int
+    model_config = _example({"status": "ready", "atlases": 2, "damaged": 0, "warming": ["gpt2"]})
+    status: Literal["ready", "not ready"]
+    atlases: int = Field(description="atlases whose manifest, token table and one head of their first complete "
+                                     "layout load")
+    damaged: int = Field(description="atlases with a file that does not load (GET /api/atlases says which)")
     warming: list[str] | None = Field(None, description="models of live inference still loading, when any")
-    detail: str | None = None
+    detail: str | None = Field(None, description="why not ready")
 
 
 class CatalogModel(BaseModel):
@@ -99,7 +101,7 @@ class ImageInfo(BaseModel):
 
 
 _SUMMARY_EXAMPLE = {
-    "id": "tiny-gpt2__default-n24",
+    "id": "tiny-gpt2__default-n24", "status": "ok",
     "model": {"id": "tiny-gpt2", "label": "tiny GPT-2 (random init)", "family": "gpt2", "modality": "text",
               "random": True, "loader": "random", "source": "gpt2"},
     "corpus": {"id": "default", "modality": "text", "items": 24, "source": "bundled sentences"},
@@ -111,6 +113,7 @@ _SUMMARY_EXAMPLE = {
 class AtlasSummary(BaseModel):
     model_config = _example(_SUMMARY_EXAMPLE)
     id: str
+    status: Literal["ok"] = Field("ok", description='"ok": its files load (a damaged atlas is a DamagedAtlas)')
     model: ModelInfo
     corpus: CorpusInfo
     layers: int
@@ -124,6 +127,18 @@ class AtlasSummary(BaseModel):
     projections: dict[str, int] = Field(description='{"pca-2d": heads done, ...} for every layout started')
     complete: dict[str, bool]
     total_heads: int
+
+
+class DamagedAtlas(BaseModel):
+    """An atlas listed with what keeps it from being served: its other endpoints answer 503 with `detail`."""
+
+    model_config = _example({"id": "minilm__default", "status": "damaged",
+                             "detail": "atlas 'minilm__default' is damaged: tokens.parquet (Parquet magic bytes not "
+                                       "found in footer. Either the file is corrupted or this is not a parquet "
+                                       "file.); rebuild it with `qkatlas build`"})
+    id: str
+    status: Literal["damaged"]
+    detail: str = Field(description="the file that does not load, relative to the atlas, and why")
 
 
 class AtlasDetail(AtlasSummary):

@@ -1,4 +1,5 @@
-"""An atlas's summary (the list) and its detail (summary, quality, image grid, scaling).
+"""An atlas's summary (the list; a damaged atlas is listed as such) and its detail (summary,
+quality, image grid, scaling).
 
 What the server's files are called on its disk and which library versions it runs are not
 told: an absolute path is named by its last part, and the manifest's versions stay in the
@@ -11,6 +12,7 @@ import os
 from pathlib import PurePath
 
 from ...layout import ALL
+from ..registry import AtlasState
 from ..served import ServedAtlas
 
 
@@ -26,6 +28,7 @@ def summary(served: ServedAtlas) -> dict:
     progress = served.progress()
     return {
         "id": served.id,
+        "status": "ok",
         "model": public(m.model.model_dump()),
         "corpus": public(m.corpus.model_dump(exclude={"hash"})),
         "layers": m.layers,
@@ -39,6 +42,13 @@ def summary(served: ServedAtlas) -> dict:
         "complete": {key: done == m.total_heads for key, done in progress.items()},
         "total_heads": m.total_heads,
     }
+
+
+def listed(state: AtlasState) -> dict:
+    """An atlas as the list shows it: its summary, or what keeps it from being served."""
+    if state.damage is not None:
+        return {"id": state.name, "status": "damaged", "detail": str(state.damage)}
+    return summary(state.served)
 
 
 def detail(served: ServedAtlas) -> dict:

@@ -7,9 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 
 from ..answers import atlases as answers
-from ..deps import AtlasDep, RegistryDep
+from ..deps import AtlasDep, CheckedAtlasDep, RegistryDep
 from ..responses import ARROW, LONG_CACHE, cached_response, errors, table, wants_arrow
-from ..schemas import AtlasDetail, AtlasSummary, Table
+from ..schemas import AtlasDetail, AtlasSummary, DamagedAtlas, Table
 from ..served import ServedAtlas
 
 router = APIRouter(prefix="/api/atlases", tags=["atlases"])
@@ -17,14 +17,16 @@ router = APIRouter(prefix="/api/atlases", tags=["atlases"])
 TableFormat = Query(None, description=f"json or arrow; when absent, `Accept: {ARROW}` asks for arrow")
 
 
-@router.get("", response_model=list[AtlasSummary])
+@router.get("", response_model=list[AtlasSummary | DamagedAtlas])
 def list_atlases(registry: RegistryDep) -> list[dict]:
-    """Every readable atlas in the data dir (a build in progress shows once its capture is done)."""
-    return [answers.summary(served) for served in registry.readable()]
+    """Every atlas in the data dir (a build in progress shows once its capture is done). One whose
+    manifest, token table or first complete layout does not load is listed as damaged, naming the
+    file; the others are listed as usual."""
+    return [answers.listed(state) for state in registry.states()]
 
 
-@router.get("/{atlas}", response_model=AtlasDetail, responses=errors(404))
-def atlas_detail(served: AtlasDep) -> dict:
+@router.get("/{atlas}", response_model=AtlasDetail, responses=errors(404, 503))
+def atlas_detail(served: CheckedAtlasDep) -> dict:
     """The summary plus per-head projection quality, the image grid, the q·k scaling per layer, versions."""
     return answers.detail(served)
 

@@ -11,6 +11,7 @@ from ...build_status import running_builds
 from ...layout import ALL
 from ..answers.atlases import public
 from ..deps import CatalogDep, LiveDep, RegistryDep, SettingsDep
+from ..offload import cached_or_in_thread
 from ..schemas import Builds, CatalogModel, Health, LayoutInfo, Ready
 
 router = APIRouter()
@@ -24,16 +25,21 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz", tags=["health"], response_model=Ready, response_model_exclude_none=True,
-            responses={503: {"model": Ready, "description": "no atlas is readable yet"}})
-def readyz(registry: RegistryDep, live: LiveDep):
-    """Ready when at least one atlas can be read; `warming` names the models of live inference
-    still loading (their live requests are answered 503 with Retry-After meanwhile)."""
-    n = len(registry.readable())
-    if n == 0:
-        return JSONResponse({"status": "not ready", "atlases": 0,
-                             "detail": "no readable atlas in the data dir; build one with `qkatlas build`"},
-                            status_code=503)
-    return {"status": "ready", "atlases": n, "warming": live.warming() or None}
+            responses={503: {"model": Ready, "description": "no atlas loads (none built yet, or every one damaged)"}})
+async def readyz(registry: RegistryDep, live: LiveDep):
+    """Ready when at least one atlas loads: its manifest, its token table and, when a layout is
+    complete, that layout's first head, read from disk (again only when one of them changes, so
+    answered on the event loop, never behind a worker thread or live inference). `damaged` counts
+    atlases with a file that does not load; `warming` names the models of live inference still
+    loading (their live requests are answered 503 with Retry-After meanwhile)."""
+    states = await cached_or_in_thread(registry.states)
+    damaged = [s.damage for s in states if s.damage is not None]
+    ready = len(states) - len(damaged)
+    if ready == 0:
+        why = "; ".join(str(d) for d in damaged) if damaged else "build one with `qkatlas build`"
+        return JSONResponse({"status": "not ready", "atlases": 0, "damaged": len(damaged),
+                             "detail": f"no atlas in the data dir loads; {why}"}, status_code=503)
+    return {"status": "ready", "atlases": ready, "damaged": len(damaged), "warming": live.warming() or None}
 
 
 @router.get("/api/models", tags=["models"], response_model=list[CatalogModel])
