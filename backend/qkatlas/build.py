@@ -1,4 +1,4 @@
-"""Builds an atlas: corpus -> capture -> joint -> reduce -> store, resumably.
+"""Builds an atlas: corpus -> capture -> joint -> reduce -> statistics -> store, resumably.
 
 Capture is skipped when the atlas already holds vectors for the same model and corpus;
 reductions skip every (head, method, dim) already written. Methods run cheapest first.
@@ -30,6 +30,7 @@ from .layout import layouts
 from .manifest import CorpusBlock, ImageBlock, Manifest, ModelBlock, manifest_exists, read_manifest
 from .reduce.run import heads_of, pending_heads, reduce_layout
 from .settings import Settings
+from .stats_run import measure_induction, stats_stage
 from .store import Atlas, AtlasWriter, atlas_id, ensure_writable
 from .versions import build_lock, live_version, new_version, publish, sweep
 
@@ -97,6 +98,10 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, name: str, path: P
         scales.append(s)
         reporter.advance()
     writer.write_joint(np.stack(translations), np.stack(scales))
+    if loaded.causal and loaded.image is None:  # while the model is loaded: induction needs its own input
+        reporter.stage("induction probe", 1)
+        writer.write_induction(measure_induction(loaded, settings.batch_size))
+        reporter.advance()
     image = loaded.image
     writer.write_manifest(Manifest(
         atlas=name,
@@ -190,6 +195,8 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
 
         reduce_stage(settings, version, list(methods), list(dims), chosen_layers, status,
                      str(pick_device(device or settings.device)))
+        # after the layouts, so the first screen is not kept waiting; cheap (docs/stats.md)
+        stats_stage(settings, version, status)
     return path
 
 
