@@ -4,7 +4,9 @@ Layout of an atlas folder (all readable with numpy and pyarrow):
 
     manifest.json                      plain JSON: model, corpus, shapes, versions, stages
     tokens.parquet                     one row per token/patch: token, item, position, text,
-                                       special, row, col (row/col are -1 for text)
+                                       special, row, col (row/col are -1 for text); text atlases
+                                       built since issue 15 also start, end: the token's characters
+                                       in its item's text (-1 for special tokens)
     items.parquet                      one row per sentence/image: item, text, image, label
     images/{item:05d}.png              the exact pixels the model saw (image atlases)
     vectors/q_L{layer:02d}.npy         (tokens, heads, head_dim) queries less their per-head mean, float16

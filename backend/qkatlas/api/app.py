@@ -23,7 +23,7 @@ from .hosts import HostCheck
 from .inference import LiveModels
 from .limits import BodyLimit
 from .registry import AtlasRegistry
-from .routers import atlases, heads, items, live, system
+from .routers import atlases, compare, heads, items, live, stats, system
 from .timing import ServerTiming
 
 DESCRIPTION = """Joint query/key embeddings of every attention head.
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ServerTiming)
     app.add_middleware(HostCheck, settings=settings)
     app.add_middleware(SecurityHeaders)
-    for module in (system, atlases, heads, items, live):
+    for module in (system, atlases, heads, stats, items, compare, live):
         app.include_router(module.router)
 
     if settings.docs:

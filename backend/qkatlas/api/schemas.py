@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..layout import DIMS, METHODS
+from ..stats import KINDS
 
 
 def _example(example: dict, extra: str = "ignore") -> ConfigDict:
@@ -175,6 +176,26 @@ class JointInfo(BaseModel):
     translation_norm: float = Field(description="length of the vector added to every key")
 
 
+class HeadStats(BaseModel):
+    """One head's row of the statistics: its label and the numbers behind it (null: does not apply)."""
+
+    model_config = _example({"kind": "previous-token", "label": "previous-token (offset \u22121: 1.00)",
+                             "entropy": 0.0, "distance": 1.0, "special": 0.14, "first": 0.08, "previous": 1.0,
+                             "self": 0.07, "next": 0.0, "induction": None, "positional": 0.95, "token": 0.01})
+    kind: str = Field(description="the label's rule: " + ", ".join(KINDS))
+    label: str = Field(description="one line naming what the head does, with the number behind it")
+    entropy: float | None = None
+    distance: float | None = None
+    special: float | None = None
+    first: float | None = None
+    previous: float | None = None
+    self: float | None = None
+    next: float | None = None
+    induction: float | None = None
+    positional: float | None = None
+    token: float | None = None
+
+
 class HeadInfo(BaseModel):
     model_config = _example({
         "layer": 0, "head": 3,
@@ -189,6 +210,8 @@ class HeadInfo(BaseModel):
     joint: JointInfo
     kv_head: int = Field(description="the key/value head whose keys this query head scores")
     kv_group: list[int] = Field(description="the query heads sharing kv_head, this one included, in order")
+    stats: HeadStats | None = Field(None, description="the head's statistics and label (GET .../stats defines "
+                                                      "them); null until they are computed")
 
 
 class Points(BaseModel):
@@ -324,3 +347,134 @@ class LiveAttention(BaseModel):
                                                   "that layout cannot place them (then `placement` says why)")
     placement: Placement | None = Field(description="with layer and head: null when placed, else why not; never "
                                                     "placed in another layout instead")
+
+
+# ---- head statistics, the map of heads, two atlases side by side (issue 15) ----
+
+
+class Definition(BaseModel):
+    definition: str
+    unit: str
+
+
+class StatsTable(BaseModel):
+    """Every head's statistics as columns, one entry per head, layer by layer."""
+
+    model_config = _example({
+        "atlas": "minilm__default", "n": 2, "version": 1,
+        "columns": {"layer": [0, 0], "head": [0, 1], "kv_head": [0, 1], "kind": ["content", "previous-token"],
+                    "label": ["content (positional 0.15, entropy 0.89)", "previous-token (offset \u22121: 1.00)"],
+                    "entropy": [0.89, 0.0], "previous": [0.07, 1.0], "induction": [None, None]},
+        "definitions": {"previous": {"definition": "mean over queries with a previous token of the attention on "
+                                                   "offset -1", "unit": "fraction"}},
+        "thresholds": {"previous": 0.5}, "distance_unit": "tokens",
+        "sample": {"items": 537, "of": 537, "tokens": 7440}, "seconds": 1.9,
+    })
+    atlas: str
+    n: int
+    columns: dict[str, list[int | float | str | None]] = Field(
+        description="layer, head, kv_head, kind, label, then every statistic (null where it does not apply)")
+    version: int = Field(description="version of the definitions; statistics of an older one are recomputed")
+    definitions: dict[str, Definition]
+    thresholds: dict[str, float] = Field(description="the label rules, checked in this order (docs/stats.md)")
+    distance_unit: Literal["tokens", "patches"]
+    sample: dict[str, int] = Field(description="items read of the corpus, and their tokens")
+    seconds: float | None = Field(None, description="time the statistics and the map took to compute")
+
+
+class NearHead(BaseModel):
+    layer: int
+    head: int
+    distance: float
+
+
+class HeadMapPoint(BaseModel):
+    layer: int
+    head: int
+    x: float
+    y: float
+    kind: str
+    label: str
+    stats: dict[str, float | None] = Field(description="every statistic of the head (GET .../stats defines them)")
+    nearest: list[NearHead] = Field(description="the heads that attend most alike, nearest first")
+
+
+class HeadMapFit(BaseModel):
+    stress: float | None = Field(None, description="normalised stress of the 2-D map (0: distances kept exactly)")
+    correlation: float | None = Field(None, description="correlation of distances on the map with the heads' "
+                                                        "distances")
+    items: int | None = Field(None, description="items whose attention the distances compare")
+    rows: int | None = Field(None, description="query rows compared")
+
+
+class HeadMap(BaseModel):
+    model_config = _example({
+        "atlas": "minilm__default", "layers": 6, "heads": 12,
+        "distance": "Hellinger distance between the heads' attention rows on the same queries",
+        "method": "metric MDS (scikit-learn SMACOF)",
+        "fit": {"stress": 0.3, "correlation": 0.82, "items": 179, "rows": 2438},
+        "points": [{"layer": 0, "head": 2, "x": 0.41, "y": -0.12, "kind": "previous-token",
+                    "label": "previous-token (offset \u22121: 1.00)", "stats": {"previous": 1.0, "entropy": 0.0},
+                    "nearest": [{"layer": 1, "head": 9, "distance": 0.71}]}],
+    })
+    atlas: str
+    layers: int
+    heads: int
+    distance: str
+    method: str
+    fit: HeadMapFit
+    points: list[HeadMapPoint] = Field(description="every head, layer by layer")
+
+
+class AtlasSide(BaseModel):
+    id: str
+    model: str
+    label: str
+    random: bool
+    corpus: str
+    items: int
+    modality: str
+    layers: int
+    heads: int
+    causal: bool
+    stats: bool = Field(description="whether its head statistics are computed")
+
+
+class Comparison(BaseModel):
+    model_config = _example({
+        "a": {"id": "minilm__default", "model": "minilm", "label": "all-MiniLM-L6-v2", "random": False,
+              "corpus": "default", "items": 537, "modality": "text", "layers": 6, "heads": 12, "causal": False,
+              "stats": True},
+        "b": {"id": "minilm-random__default", "model": "minilm-random", "label": "MiniLM architecture (random init)",
+              "random": True, "corpus": "default", "items": 537, "modality": "text", "layers": 6, "heads": 12,
+              "causal": False, "stats": True},
+        "same_corpus": True, "same_model": False, "token_match": "character spans",
+    })
+    a: AtlasSide
+    b: AtlasSide
+    same_corpus: bool = Field(description="the same corpus hash: item i is the same sentence or image in both")
+    same_model: bool
+    token_match: str | None = Field(description='how GET /api/compare/tokens matches tokens: "character spans", '
+                                                '"token texts read along the item\'s text", "image regions"; null '
+                                                'when it cannot (text beside images, images of two corpora)')
+
+
+class MatchedToken(BaseModel):
+    token: int
+    text: str
+    item: int
+    position: int
+
+
+class TokenMatches(BaseModel):
+    model_config = _example({
+        "a": "minilm__default", "b": "smollm2__default",
+        "token": {"token": 2, "text": "cat", "item": 0, "position": 2}, "how": "character spans",
+        "matches": [{"token": 1, "text": " cat", "item": 0, "position": 1}],
+    })
+    a: str
+    b: str
+    token: MatchedToken
+    how: str | None
+    matches: list[MatchedToken] = Field(description="B's tokens covering the same characters (text) or image "
+                                                    "region (images) of the same item; may be empty")

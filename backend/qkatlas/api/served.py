@@ -24,7 +24,7 @@ from ..errors import NotFound, NotReady
 from ..joint import to_joint
 from ..layout import Layout
 from ..manifest import ImageBlock, Manifest
-from ..store import Atlas, projection_dir
+from ..store import STATS_FILE, Atlas, projection_dir
 from .lru import LRU, Sized
 from .responses import etag
 
@@ -266,6 +266,50 @@ class ServedAtlas:
     def tokens_table(self) -> pa.Table:
         return self._atlas.tokens.select(list(TOKEN_COLUMNS))
 
+    def item_spans(self, item: int) -> tuple[list[int], list[int]] | None:
+        """(start, end) character spans of the item's tokens in its text, or None for an atlas
+        built before the token table stored them (and for images)."""
+        start, stop = self.item_rows(item)
+        tokens = self._atlas.tokens
+        if "start" not in tokens.column_names:
+            return None
+        return (tokens.column("start").slice(start, stop - start).to_pylist(),
+                tokens.column("end").slice(start, stop - start).to_pylist())
+
+    def item_text(self, item: int) -> str:
+        self.item_rows(item)
+        return self._atlas.items.column("text")[item].as_py()
+
+    # -- head statistics --------------------------------------------------------------
+
+    def stats_stamp(self) -> tuple[int, int] | None:
+        """stats.parquet's stamp: None until the statistics are computed; changes when they are again."""
+        return file_stamp(self._atlas.path / STATS_FILE)
+
+    def stats(self) -> tuple[pa.Table, dict]:
+        """(one row per head, stats.json); NotReady (409) until a build or `qkatlas stats` computes them."""
+        stamp = self.stats_stamp()
+        if stamp is None:
+            self._atlas.stats_table()  # raises NotReady saying how to compute them
+        return self._cached("stats", stamp, build=lambda: Sized(
+            (self._atlas.stats_table(), self._atlas.stats_meta()), 64 * 1024)).value
+
+    def head_stats(self, layer: int, head: int) -> dict | None:
+        """One head's row of the statistics ({"kind", "label", "entropy", ...}), None before they exist."""
+        self.check_head(layer, head)
+        if self.stats_stamp() is None:
+            return None
+        table, _ = self.stats()
+        row = table.slice(layer * self.manifest.heads + head, 1).to_pylist()[0]
+        return {k: v for k, v in row.items() if k not in ("layer", "head", "kv_head")}
+
+    def headmap(self) -> dict[str, np.ndarray]:
+        """coords (layers * heads, 2), distance (layers * heads, layers * heads); NotReady before statistics."""
+        stamp = self.stats_stamp()
+        if stamp is None:
+            self._atlas.stats_table()
+        return self._cached("headmap", stamp, build=lambda: _sized_arrays(self._atlas.headmap())).value
+
     def items_table(self) -> pa.Table:
         items = self._atlas.items
         offsets = self._atlas.item_offsets
@@ -287,3 +331,8 @@ class ServedAtlas:
             return json.dumps({"n": table.num_rows, "columns": table.to_pydict()}, ensure_ascii=False).encode()
 
         return self.cache.get_or_build(("table", tag), build), tag
+
+
+def _sized_arrays(arrays: dict[str, np.ndarray]) -> Sized:
+    """A dict of arrays in the LRU, counted by their bytes."""
+    return Sized(arrays, sum(a.nbytes for a in arrays.values()))

@@ -51,12 +51,18 @@ def _columns() -> dict[str, list]:
 
 def _prepare_text(loaded: LoadedModel, items: list[TextItem]) -> Prepared:
     tok = loaded.tokenizer
+    # Character offsets in the item's text (fast tokenizers only) let two atlases on the same
+    # corpus name the same words across tokenizers (compare.py); (-1, -1) where there are none.
+    fast = bool(getattr(tok, "is_fast", False))
     enc = tok([it.text for it in items], truncation=True, max_length=loaded.max_length,
-              return_special_tokens_mask=True, add_special_tokens=True)
-    rows = _columns()
+              return_special_tokens_mask=True, add_special_tokens=True, return_offsets_mapping=fast)
+    rows = {**_columns(), "start": [], "end": []}
     ids_all = enc["input_ids"]
-    for it, ids, special in zip(items, ids_all, enc["special_tokens_mask"]):
+    for n, (it, ids, special) in enumerate(zip(items, ids_all, enc["special_tokens_mask"])):
         texts = [tok.decode([i]) for i in ids]
+        spans = enc["offset_mapping"][n] if fast else [(0, 0)] * len(ids)
+        rows["start"] += [a if b > a else -1 for a, b in spans]
+        rows["end"] += [b if b > a else -1 for a, b in spans]
         rows["item"] += [it.item] * len(ids)
         rows["position"] += list(range(len(ids)))
         rows["text"] += texts

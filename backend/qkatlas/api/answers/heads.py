@@ -15,7 +15,7 @@ CAUSAL_NOTE = {"query": "; causal: later keys of its own item left out",
 
 def head_info(served: ServedAtlas, layer: int, head: int) -> dict:
     """The layouts computed for the head (params, quality, seconds, points), its joint transform,
-    and the key/value head it shares with the other query heads of its group."""
+    the key/value head it shares with the other query heads of its group, and its statistics."""
     served.check_head(layer, head)
     projections = {}
     for layout in ALL:
@@ -27,7 +27,7 @@ def head_info(served: ServedAtlas, layer: int, head: int) -> dict:
     kv_head = served.manifest.kv_group(head)
     return {"layer": layer, "head": head, "projections": projections,
             "joint": {"scale": scale, "translation_norm": float(np.linalg.norm(translation))},
-            "kv_head": kv_head, "kv_group": served.kv_group(layer, kv_head)}
+            "kv_head": kv_head, "kv_group": served.kv_group(layer, kv_head), "stats": served.head_stats(layer, head)}
 
 
 def neighbour_answer(served: ServedAtlas, layer: int, head: int, token: int, side: str, k: int, by: str,

@@ -26,7 +26,8 @@ HEAD = "/heads/{layer}/{head}"
 def head_info(layer: int, head: int, served: AtlasDep) -> dict:
     """The layouts computed for this head (params, quality, seconds), its joint transform, and its
     key/value head: `kv_head`, shared with the query heads `kv_group` (grouped-query attention;
-    without grouping kv_head is the head itself and kv_group is [head])."""
+    without grouping kv_head is the head itself and kv_group is [head]); its statistics and label
+    (`stats`, null until the build or `qkatlas stats` computes them)."""
     return answers.head_info(served, layer, head)
 
 
