@@ -13,7 +13,7 @@ import importlib.metadata as md
 import signal
 import threading
 import time
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -137,14 +137,26 @@ def _items_table(corpus: Corpus) -> pa.Table:
 
 
 def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[int], layers: list[int] | None,
-                 reporter: Reporter, device: str = "cpu") -> None:
+                 reporter: Reporter, device: str = "cpu", cluster=None) -> None:
+    """Every layout of every head of `layers`, here or on `cluster` (reduce/cluster.py); the
+    manifest records each layout from this process only, whoever wrote its heads."""
     writer = AtlasWriter(path)
     heads = heads_of(Atlas(path), layers)
     for layout in layouts(methods, dims):
         reporter.stage(layout.title, len(pending_heads(Atlas(path), layout, heads)))
         reduce_layout(path, layout, heads, device=device, workers=settings.workers, seed=settings.seed,
-                      on_done=lambda _summary: reporter.advance())
+                      on_done=lambda _summary: reporter.advance(), cluster=cluster)
         writer.record_layout(layout, settings.seed)
+
+
+def cluster_for(settings: Settings, reporter: Reporter):
+    """The Dask cluster of `settings.scheduler`, connected before the capture so that an
+    unreachable scheduler is said at once; none (a null context) when no scheduler is set."""
+    if not settings.scheduler:
+        return nullcontext()
+    from .reduce.cluster import connect
+
+    return connect(settings.scheduler, reporter)
 
 
 @contextmanager
@@ -178,7 +190,8 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
 
     data_dir, name = Path(settings.data_dir), path.name
     status = BuildStatus(data_dir, name, entry.id, entry.display_label, reporter)
-    with sigterm_as_interrupt(), build_lock(data_dir, name), closing(status), storage_errors(name):
+    with (sigterm_as_interrupt(), build_lock(data_dir, name), closing(status), storage_errors(name),
+          cluster_for(settings, status) as cluster):
         sweep(data_dir, name)
         if _capture_is_current(path, entry, corpus):
             status.message(f"capture already done in {path}")
@@ -194,7 +207,7 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
             publish(data_dir, name, version)
 
         reduce_stage(settings, version, list(methods), list(dims), chosen_layers, status,
-                     str(pick_device(device or settings.device)))
+                     str(pick_device(device or settings.device)), cluster)
         # after the layouts, so the first screen is not kept waiting; cheap (docs/stats.md)
         stats_stage(settings, version, status)
     return path

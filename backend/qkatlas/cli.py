@@ -6,6 +6,7 @@ Every QkatlasError becomes one line on stderr and exit status 2, here and nowher
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -57,17 +58,21 @@ _gguf_file = click.option("--gguf-file", default=None,
 @click.option("--device", default=None, help="auto, cpu or cuda (QKATLAS_DEVICE; default auto).")
 @click.option("--layers", default=None, help="Reduce only these layers, e.g. 0,5.")
 @click.option("--workers", type=int, default=None, help="Reduction processes (default: one per core).")
+@click.option("--scheduler", default=None,
+              help="Reduce on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 (QKATLAS_SCHEDULER); "
+                   "the data dir must be at the same path on every worker.")
 @click.option("--batch-size", type=int, default=None, help="Items per forward pass.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.pass_context
-def build(ctx, model_id, gguf_file, corpus, limit, methods, dims, device, layers, workers, batch_size, data_dir):
+def build(ctx, model_id, gguf_file, corpus, limit, methods, dims, device, layers, workers, scheduler, batch_size,
+          data_dir):
     """Capture a model's queries/keys on a corpus and reduce every head."""
     from .build import build as run_build
     from .catalog import get_model
     from .layout import parse_dims, parse_methods
     from .cli_progress import RichReporter
 
-    settings = _settings(ctx, data_dir=data_dir, workers=workers, batch_size=batch_size)
+    settings = _settings(ctx, data_dir=data_dir, workers=workers, scheduler=scheduler, batch_size=batch_size)
     model = get_model(settings, model_id, gguf_file).spec  # one string for the builder: an id or a path
     method_list, dim_list = parse_methods(methods), parse_dims(dims)
     with RichReporter() as reporter:
@@ -154,3 +159,21 @@ def demo(ctx, host, port):
     from .demo import run_demo
 
     run_demo(_settings(ctx, host=host, port=port))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("scheduler", required=False)
+@click.option("--nworkers", type=int, default=None, help="Worker processes (default: one per core; 1 with --gpu).")
+@click.option("--gpu", is_flag=True, help="Declare a GPU (Dask resource GPU=1): the batched fits run here.")
+@click.argument("dask_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def worker(ctx, scheduler, nworkers, gpu, dask_args):
+    """Join the Dask cluster of SCHEDULER (or QKATLAS_SCHEDULER) as a reduce worker.
+
+    Runs `dask worker` from this Python, where qkatlas is installed, with one thread per
+    process; other options go to `dask worker` as they are (e.g. --memory-limit 8GB).
+    """
+    from .reduce.cluster import worker_command
+
+    argv = worker_command(scheduler or ctx.obj.scheduler, nworkers, gpu, list(dask_args))
+    os.execv(argv[0], argv)  # the worker's signals and exit status are dask's own

@@ -32,6 +32,7 @@ class Settings:
     port: int = 8000
     device: str = "auto"
     workers: int = 0  # 0: one per core
+    scheduler: str = ""  # a Dask scheduler (tcp://HOST:8786) for the reduce stage; empty: this machine
     seed: int = 0
     batch_size: int = 32
     max_text_chars: int = 2000
