@@ -3,6 +3,19 @@
 The API turns these into 4xx responses and the CLI into one-line messages, each in one place.
 """
 
+import re
+
+# An absolute path in a message: a "/" that starts a word (not one inside a URL or a hub id
+# such as "openai-community/gpt2"), up to a space or a quote or bracket.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])~?/[^\s'\"`()<>,;]+")
+
+
+def without_paths(message: str) -> str:
+    """`message` with every absolute path named by its last part ("…/gpt2"): what the API may tell
+    a client of the server's disk. The CLI keeps the paths, the user's own. For messages about
+    files only: a URL path ("/api/attention") would be cut as well."""
+    return _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group().rstrip('/').rsplit('/', 1)[-1]}", message)
+
 
 class QkatlasError(Exception):
     """Base class; `status` is the HTTP status the API answers with."""

@@ -57,6 +57,7 @@ TOKEN_COLUMNS = ("token", "item", "position", "text", "special", "row", "col")
 ITEM_COLUMNS = ("item", "text", "image", "label")
 INDUCTION_FILE, STATS_FILE, STATS_META_FILE, HEADMAP_FILE = "induction.npy", "stats.parquet", "stats.json", "headmap.npz"
 _HEAD_FILE = re.compile(r"L(\d+)H(\d+)\.npy$")
+REASON_CHARS = 200  # of a library's message in a damage report (cut once the server's paths are out of it)
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -251,7 +252,7 @@ class Atlas:
     def damaged(self, path: Path, reason: str) -> AtlasDamaged:
         name = str(path.relative_to(self.path))
         reason = reason.replace(str(path), name)  # libraries quote the full path: it may reach API clients
-        return AtlasDamaged.file(self.id, name, reason)
+        return AtlasDamaged.file(self.id, name, reason[:REASON_CHARS])
 
     def _read(self, path: Path, read, shape: tuple | None = None):
         """read(path), or AtlasDamaged naming the file; `shape` checks an array's shape."""
@@ -303,11 +304,11 @@ class Atlas:
         the vectors are q + qmean, k + kmean."""
         if self._layer is None or self._layer[0] != layer:
             shape = (self.n_tokens, self.heads, self.head_dim)
-            arrays = {side: self._read(vector_file(self.path, side, layer), np.load, shape) for side in ("q", "k")}
+            arrays = {side: self._read(vector_file(self.path, side, layer), _load, shape) for side in ("q", "k")}
             for side in ("qmean", "kmean"):
                 path = vector_file(self.path, side, layer)
                 # atlases written before vectors were centred have no offsets: their vectors are whole
-                arrays[side] = self._read(path, np.load, shape[1:]) if path.exists() else np.zeros(shape[1:], np.float32)
+                arrays[side] = self._read(path, _load, shape[1:]) if path.exists() else np.zeros(shape[1:], np.float32)
             self._layer = (layer, arrays)
         return self._layer[1]
 
@@ -332,7 +333,7 @@ class Atlas:
     def joint(self) -> dict[str, np.ndarray]:
         """translation (layers, heads, head_dim), scale (layers, heads)."""
         def read(path):
-            with np.load(path) as z:
+            with _load(path) as z:
                 return {"translation": z["translation"], "scale": z["scale"]}
 
         joint = self._read(self.path / "joint.npz", read)
@@ -375,7 +376,7 @@ class Atlas:
         if not path.exists():
             raise NotReady(f"{layout.method} {layout.dim}-D of layer {layer} head {head} in atlas {self.id!r} "
                            f"is not computed yet; heads done: {self.heads_done(layout) or 0} of {self.total_heads}")
-        return self._read(path, np.load, (2 * self.n_tokens, layout.dim))
+        return self._read(path, _load, (2 * self.n_tokens, layout.dim))
 
     def projection_meta(self, layer: int, head: int, layout: Layout) -> dict | None:
         """params, seconds, points, quality (and placement data) of one head's layout; None if not done."""
@@ -449,6 +450,16 @@ def _sample_attention(vectors: dict[str, np.ndarray], scaling: float) -> np.ndar
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _load(path: Path):
+    """np.load of a .npy or .npz file; ValueError for any other (np.load would take it for a pickle
+    and, in its message, advise unpickling it)."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError("not a numpy file: no .npy or .npz header")
+    return np.load(path)
+
+
 def _read_json(path: Path) -> dict:
     value = json.loads(path.read_bytes())
     if not isinstance(value, dict):
@@ -460,7 +471,7 @@ def _reason(e: Exception) -> str:
     """A short reason for people, without the server paths some exceptions carry."""
     if isinstance(e, OSError):
         return e.strerror or type(e).__name__
-    return (str(e).splitlines() or [type(e).__name__])[0][:200]
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def list_atlases(data_dir: Path) -> list[Path]:

@@ -54,8 +54,14 @@ def validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
+        if err.get("type") == "json_invalid":  # loc is ("body", <character>)
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            parts.append(f"the request body is not valid JSON: {err.get('ctx', {}).get('error', 'decode error')}{at}")
+            continue
         where, name = (loc[0], ".".join(loc[1:])) if len(loc) > 1 else ("request", ".".join(loc))
         label = f"{where} field {name!r}" if where == "body" else f"{where} parameter {name!r}"
+        if loc == ["body"]:
+            label = "the request body"
         if err.get("type") == "missing":
             parts.append(f"{label} is required")
         else:

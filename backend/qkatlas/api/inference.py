@@ -12,6 +12,7 @@ functions off the event loop (api/admission.py's threads).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..catalog import ModelEntry
-from ..errors import TooLarge, UnknownModel
+from ..errors import ModelUnavailable, QkatlasError, TooLarge, UnknownModel, without_paths
 from ..settings import Settings
 from .admission import WarmingUp, lower_priority
 
@@ -39,6 +40,19 @@ class LiveCapture:
     k: list[np.ndarray]
     scaling: list[float]
     causal: bool
+
+
+def public_load_error(entry: ModelEntry, e: Exception) -> QkatlasError:
+    """What a client is told of a model that did not load: the loader's message (a QkatlasError's
+    own kind, anything else ModelUnavailable) with the server's folders cut to their last part.
+    The whole message, paths and all, goes to the server's log for whoever runs it."""
+    log.warning("live model %s not loaded: %s", entry.id, e, exc_info=not isinstance(e, QkatlasError))
+    if isinstance(e, QkatlasError):
+        public = copy.copy(e)
+        public.args = (without_paths(str(e)),)
+        return public
+    return ModelUnavailable(f"model {entry.id!r} could not be loaded here ({type(e).__name__}: "
+                            f"{without_paths(next(iter(str(e).splitlines()), ''))})")
 
 
 class LiveModels:
@@ -77,6 +91,8 @@ class LiveModels:
                     if entry.id not in self._models:
                         self._torch_threads()
                         self._models[entry.id] = load_model(entry, self.settings)
+            except Exception as e:  # noqa: BLE001 - every failure to load is an answer, never a 500
+                raise public_load_error(entry, e) from None
             finally:
                 with self._guard:
                     self._warming.pop(entry.id, None)
@@ -106,8 +122,8 @@ class LiveModels:
         try:
             self._loaded(self.catalog[model_id])
             log.info("live model %s loaded in %.1f s", model_id, time.monotonic() - t0)
-        except Exception as e:  # noqa: BLE001 - a thread of its own: logged, and a request tries again
-            log.warning("live model %s not loaded: %s", model_id, e)
+        except QkatlasError:
+            pass  # logged by public_load_error, with the paths; a request tries again
 
     def warming(self) -> list[str]:
         """The models being loaded now or waiting for the warm-up to load them."""
