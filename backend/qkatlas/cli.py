@@ -177,3 +177,36 @@ def worker(ctx, scheduler, nworkers, gpu, dask_args):
 
     argv = worker_command(scheduler or ctx.obj.scheduler, nworkers, gpu, list(dask_args))
     os.execv(argv[0], argv)  # the worker's signals and exit status are dask's own
+
+
+@main.command()
+@click.argument("atlas")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="File to write; default: CSV to standard output, Parquet to ATLAS-stats.parquet here.")
+@click.pass_context
+def stats(ctx, atlas, fmt, output):
+    """Every head's statistics and label as CSV or Parquet (docs/stats.md), computed first if missing.
+
+    ATLAS: an atlas id in the data dir (as `qkatlas build` prints it) or an atlas folder.
+    """
+    from .cli_progress import RichReporter
+    from .errors import StorageError
+    from .export import table_bytes
+    from .files import atomic_path
+    from .stats_run import open_with_stats
+
+    with RichReporter() as reporter:
+        found = open_with_stats(ctx.obj, atlas, reporter)
+    table = found.stats_table()
+    body = table_bytes(table, fmt)
+    if output is None and fmt == "csv":
+        sys.stdout.buffer.write(body)
+        return
+    output = output or Path(f"{found.id}-stats.{fmt}")
+    try:
+        with atomic_path(output) as tmp:
+            tmp.write_bytes(body)
+    except OSError as e:
+        raise StorageError(f"cannot write {str(output)!r}: {e.strerror or e}") from None
+    click.echo(f"statistics of {table.num_rows} heads of atlas {found.id!r} written to {output}", err=True)

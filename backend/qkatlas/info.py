@@ -10,14 +10,15 @@ from .settings import Settings
 from .store import Atlas, open_atlas
 
 
-def _open(settings: Settings, name: str) -> Atlas:
+def open_named(settings: Settings, name: str) -> Atlas:
+    """The atlas a person named: an atlas folder, or an atlas id (or a path ending in one) in the data dir."""
     path = Path(name)
     return Atlas(path) if manifest_exists(path) else open_atlas(settings.data_dir, _name(name))
 
 
 def atlas_info(settings: Settings, name: str) -> dict:
     """The atlas id (what the API and the browser call it), its folder, manifest, layouts and mean quality."""
-    atlas = _open(settings, name)
+    atlas = open_named(settings, name)
     progress = atlas.progress()
     return {"id": atlas.id, "path": str(atlas.path), **atlas.manifest.model_dump(mode="json"),
             "projections": progress,
@@ -27,7 +28,7 @@ def atlas_info(settings: Settings, name: str) -> dict:
 
 def head_info(settings: Settings, name: str, layer: int, head: int) -> dict:
     """One head's layouts: params, quality and seconds of each."""
-    atlas = _open(settings, name)
+    atlas = open_named(settings, name)
     atlas.check_head(layer, head)
     layouts = {}
     for layout in ALL:

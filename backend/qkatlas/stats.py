@@ -116,8 +116,9 @@ def visible(n: int, causal: bool) -> np.ndarray:
 
 def batch_scores(q: np.ndarray, k: np.ndarray, scaling: float) -> np.ndarray:
     """q, k (B, n, heads, head_dim) -> (B, heads, n, n) float64: q·k × scaling, what the softmax sees."""
-    q = np.asarray(q, dtype=np.float64).transpose(0, 2, 1, 3)  # (B, heads, n, head_dim)
-    k = np.asarray(k, dtype=np.float64).transpose(0, 2, 3, 1)  # (B, heads, head_dim, n)
+    # contiguous stacks: numpy multiplies strided ones without BLAS, thirty times slower
+    q = np.ascontiguousarray(np.asarray(q, dtype=np.float64).transpose(0, 2, 1, 3))  # (B, heads, n, head_dim)
+    k = np.ascontiguousarray(np.asarray(k, dtype=np.float64).transpose(0, 2, 3, 1))  # (B, heads, head_dim, n)
     return (q @ k) * scaling
 
 

@@ -20,7 +20,7 @@ from .progress import Reporter, Silent
 from .settings import Settings
 from .store import Atlas, AtlasWriter
 
-MAX_PAIRS = 4_000_000  # attention entries (Σ n² over items) the statistics read per head
+MAX_PAIRS = 1_000_000  # attention entries (Σ n² over items) the statistics read per head: 15 DINOv2 images, every default sentence
 
 
 def measure_induction(loaded, batch_size: int = 8) -> np.ndarray:
@@ -140,6 +140,20 @@ def stats_table(atlas: Atlas, values: dict[str, np.ndarray]) -> pa.Table:
         flat = values[name].reshape(-1)
         columns[name] = pa.array(flat, pa.float64(), mask=~np.isfinite(flat))
     return pa.table(columns)
+
+
+def open_with_stats(settings: Settings, name: str, reporter: Reporter | None = None) -> Atlas:
+    """The atlas a person named (`qkatlas stats ATLAS`), its statistics computed first when missing,
+    under the atlas's build lock (a build running on it is said at once, not raced)."""
+    from .info import open_named
+    from .versions import build_lock
+
+    atlas = open_named(settings, name)
+    if atlas.has_stats(stats.VERSION):
+        return atlas
+    named = Path(name.rstrip("/"))
+    with build_lock(named.parent if named.is_dir() else Path(settings.data_dir), atlas.id):
+        return stats_stage(settings, atlas.path, reporter)
 
 
 def stats_stage(settings: Settings, path: Path, reporter: Reporter | None = None) -> Atlas:
