@@ -53,9 +53,9 @@ def ensure_induction(settings: Settings, atlas: Atlas, reporter: Reporter) -> np
         entry = get_model(settings, model.source if Path(model.source).is_absolute() else model.id)
         reporter.stage("loading model for induction", 1)
         reporter.message(f"loading {entry.display_label} to measure induction")
-        scores = measure_induction(load_model(entry, settings, "cpu", reporter))
-        AtlasWriter(atlas.path).write_induction(scores)
+        AtlasWriter(atlas.path).write_induction(measure_induction(load_model(entry, settings, "cpu", reporter)))
         reporter.advance()
+        scores = atlas.induction()  # as stored (float32), as a build that measured them at capture reads them
     return scores
 
 
