@@ -22,13 +22,14 @@ def patch_cell(spec: ImageBlock, position: int) -> tuple[int, int]:
     return divmod(position - spec.prefix_tokens, spec.grid)
 
 
-def patch_thumbnail(png: Path, spec: ImageBlock, position: int, size: int) -> bytes:
-    """PNG bytes of a size x size thumbnail of the patch at `position`, enlarged without smoothing."""
+def patch_thumbnail(png: Path | bytes, spec: ImageBlock, position: int, size: int) -> bytes:
+    """PNG bytes of a size x size thumbnail of the patch at `position` of the image `png` (a file or
+    its bytes), enlarged without smoothing."""
     from PIL import Image
 
     row, col = patch_cell(spec, position)
     p = spec.patch
-    with Image.open(png) as img:
+    with Image.open(io.BytesIO(png) if isinstance(png, bytes) else png) as img:
         cell = img.convert("RGB").crop((col * p, row * p, (col + 1) * p, (row + 1) * p))
     buf = io.BytesIO()
     cell.resize((size, size), Image.Resampling.NEAREST).save(buf, format="PNG")

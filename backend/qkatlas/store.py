@@ -34,6 +34,7 @@ written before its .npy; the .npy is the marker that the projection is done.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import tempfile
@@ -398,6 +399,10 @@ class Atlas:
     def image_path(self, item: int) -> Path:
         return self.path / "images" / f"{item:05d}.png"
 
+    def image(self, item: int) -> bytes:
+        """The PNG the model saw for `item`, once it is known to decode (AtlasDamaged otherwise)."""
+        return self._read(self.image_path(item), _read_png)
+
     # -- head statistics ----------------------------------------------------------------
 
     def induction(self) -> np.ndarray | None:
@@ -458,6 +463,18 @@ def _load(path: Path):
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise ValueError("not a numpy file: no .npy or .npz header")
     return np.load(path)
+
+
+def _read_png(path: Path) -> bytes:
+    from PIL import Image
+
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
+            img.load()
+    except (OSError, SyntaxError) as e:  # SyntaxError: PIL's word for some broken PNGs
+        raise ValueError(f"not a readable PNG image: {type(e).__name__}") from None
+    return data
 
 
 def _read_json(path: Path) -> dict:

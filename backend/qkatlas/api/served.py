@@ -248,6 +248,10 @@ class ServedAtlas:
             raise NotFound(f"item {item} of atlas {self.id!r} has no stored image")
         return path, stamp
 
+    def image_png(self, item: int) -> bytes:
+        """The PNG bytes of image_file(item), checked to decode: AtlasDamaged (503) for a damaged file."""
+        return self._atlas.image(item)
+
     # -- tables -----------------------------------------------------------------------
 
     @cached_property

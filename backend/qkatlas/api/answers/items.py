@@ -31,8 +31,8 @@ def item_attention_answer(served: ServedAtlas, item: int, layer: int, head: int 
 
 def item_png(served: ServedAtlas, item: int) -> tuple[Callable[[], bytes], str]:
     """The PNG the model saw for `item` (image atlases; NotFound for text atlases)."""
-    path, stamp = served.image_file(item)
-    return path.read_bytes, etag(served.id, "image", item, stamp)
+    _, stamp = served.image_file(item)
+    return (lambda: served.image_png(item)), etag(served.id, "image", item, stamp)
 
 
 def patch_png(served: ServedAtlas, item: int, position: int, size: int) -> tuple[Callable[[], bytes], str]:
@@ -44,5 +44,6 @@ def patch_png(served: ServedAtlas, item: int, position: int, size: int) -> tuple
         prefix = spec.prefix_tokens
         raise NotFound(f"position {position} of item {item} is not a patch; patches are positions "
                        f"{prefix}..{patches.stop - 1} (positions 0..{prefix - 1} are CLS/register tokens)")
-    path, stamp = served.image_file(item)
-    return (lambda: patch_thumbnail(path, spec, position, size)), etag(served.id, "patch", item, position, size, stamp)
+    _, stamp = served.image_file(item)
+    return (lambda: patch_thumbnail(served.image_png(item), spec, position, size)), \
+        etag(served.id, "patch", item, position, size, stamp)
