@@ -11,6 +11,7 @@ projection is already there writes nothing (run.py), so a head is never written 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from contextlib import contextmanager, suppress
@@ -86,16 +87,22 @@ class Cluster:
         return {"workers": cpu, "allow_other_workers": True} if cpu else {}
 
     def _result(self, future):
-        from distributed import KilledWorker
+        from concurrent.futures import CancelledError
 
+        from distributed import KilledWorker
+        from distributed.comm import CommClosedError
+
+        lost = ClusterError(f"lost the Dask scheduler at {self.address} mid-build; the heads written so far are "
+                            "kept: start it again and run the same command to continue")
         if future.cancelled():  # the client cancels every future when it loses the scheduler
-            raise ClusterError(f"lost the Dask scheduler at {self.address} mid-build; the heads written so far are "
-                               "kept: start it again and run the same command to continue")
+            raise lost
         try:
             return future.result()
-        except KilledWorker as e:
-            raise ClusterError(f"a reduce task ended {e.last_worker.name if e.last_worker else 'its'} worker and "
-                               f"every worker that retried it ({e.task}); see the workers' logs") from None
+        except (CommClosedError, CancelledError):  # it died between the task's end and its result's
+            raise lost from None
+        except KilledWorker as e:  # not one unlucky worker: the task itself kills them (out of memory?)
+            raise ClusterError(f"reduce task {e.task} ended all {e.allowed_failures + 1} workers that ran it, the "
+                               f"last {e.last_worker.address}; see the workers' logs") from None
 
 
 @contextmanager
@@ -112,11 +119,28 @@ def connect(address: str, reporter: Reporter) -> Iterator[Cluster]:
             from None
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"cannot reach the Dask scheduler at {address!r}: {e}") from None
+    with _quiet("distributed", "distributed.client"):  # dask's config gives the client's logger its own level
+        try:
+            reporter.message(f"reducing on the Dask cluster at {address}")
+            reporter.message(f"Dask dashboard: {_dashboard(client)}")
+            yield Cluster(client, address)
+        finally:
+            client.close(timeout=5)
+
+
+@contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    """Within the block, `loggers` say nothing below CRITICAL: what goes wrong with the cluster
+    reaches the user as one ClusterError line, not as the client's log of its reconnect attempts
+    (tracebacks included) after the scheduler died."""
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        reporter.message(f"building on the Dask cluster at {address}; dashboard: {_dashboard(client)}")
-        yield Cluster(client, address)
+        yield
     finally:
-        client.close(timeout=5)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _dashboard(client) -> str:
