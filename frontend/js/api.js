@@ -216,15 +216,20 @@ export function patchImageUrl(id, item, position, size = 64) {
 }
 
 /**
- * A live request, sent again after Retry-After while the model warms up (503) or its queue is
- * full (429), a few times; any other error at once.
+ * A live request, sent again after Retry-After while the model or the layout's placement code
+ * warms up (503: for up to `warmingS` seconds, a cold start compiles for minutes on a small
+ * machine) or its queue is full (429: a few times); any other error at once.
  */
-async function live(path, init, attempts = 5) {
+async function live(path, init, { busyAttempts = 5, warmingS = 300, onWait = null } = {}) {
+  const start = performance.now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await json(path, init);
     } catch (e) {
-      if (!(e instanceof ApiError) || !e.retryAfter || attempt >= attempts) throw e;
+      if (!(e instanceof ApiError) || !e.retryAfter) throw e;
+      const waited = (performance.now() - start) / 1000;
+      if (e.status === 503 ? waited >= warmingS : attempt >= busyAttempts) throw e;
+      onWait?.(e.detail, waited);
       await new Promise((resolve) => setTimeout(resolve, Math.min(e.retryAfter, 30) * 1000));
     }
   }
@@ -234,22 +239,23 @@ async function live(path, init, attempts = 5) {
  * Run the model on new text: body {atlas, text, layer, head, method, dim, scope} -> the attention
  * of the scope ("layer": [heads][n][n] of `layer`) and `points`: the text placed in that head's
  * method/dim layout, or null with `placement.error` saying why that layout cannot place new points.
+ * `onWait(detail, seconds)` hears why the server said to come back (a model or placement warming up).
  */
-export function attentionForText(body) {
+export function attentionForText(body, onWait = null) {
   return live("attention", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
-  });
+  }, { onWait });
 }
 
 /** Run the model on an uploaded image (multipart); `where`: {layer, head, method, dim}, as for text. */
-export function attentionForImage(atlasId, file, where) {
+export function attentionForImage(atlasId, file, where, onWait = null) {
   const form = new FormData();
   form.set("atlas", atlasId);
   form.set("file", file);
   for (const [name, value] of Object.entries(where)) {
     if (value !== null && value !== undefined) form.set(name, value);
   }
-  return live("attention/image", { method: "POST", body: form });
+  return live("attention/image", { method: "POST", body: form }, { onWait });
 }

@@ -78,7 +78,8 @@ export function loading(message) {
 
 export function fmt(x, digits = 3) {
   if (x === null || x === undefined || Number.isNaN(x)) return "–";
-  if (Math.abs(x) >= 1000) return x.toFixed(0);
+  // toPrecision writes a number with more integer digits than `digits` as "1.4e+2"
+  if (Math.abs(x) >= Math.min(1000, 10 ** digits)) return Number(x).toFixed(0);
   return Number(x).toPrecision(digits).replace(/\.?0+$/, (m) => (m.includes(".") ? "" : m));
 }
 

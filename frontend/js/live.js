@@ -112,9 +112,13 @@ export class LiveView extends View {
     try {
       // scope "layer": every head of the layer on screen, what both head modes draw
       const where = { layer: state.layer, head: state.head, method: state.method, dim: state.dim, scope: "layer" };
+      const onWait = (detail, seconds) => {
+        wait.progress(0, `${detail} · waiting ${Math.round(seconds)} s`);
+        this.el.dataset.waits = String((Number(this.el.dataset.waits) || 0) + 1);
+      };
       const res = this.isImage
-        ? await api.attentionForImage(this.ctx.atlas.id, this.file, where)
-        : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, ...where });
+        ? await api.attentionForImage(this.ctx.atlas.id, this.file, where, onWait)
+        : await api.attentionForText({ atlas: this.ctx.atlas.id, text: state.text, ...where }, onWait);
       if (key !== this.key) return;
       this.result = res;
       this.renderToolbar(state);

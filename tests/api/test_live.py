@@ -16,7 +16,7 @@ from qkatlas.layout import Layout
 from qkatlas.reduce.run import reduce_layout
 from qkatlas.serve import serve_in_thread
 
-from .conftest import with_catalog_entry
+from .conftest import warmed, with_catalog_entry
 from .stored import item_rows, stored_projection
 
 # The atlas keeps float16 vectors and live input runs in float32: that rounding is the whole
@@ -107,8 +107,16 @@ def test_live_text_lands_in_umap_and_tsne_layouts_near_the_same_tokens_and_says_
     for method in ("umap", "tsne"):
         reduce_layout(copy, Layout(method, 2), [(1, 2)], workers=1)
     texts = c.get(f"/api/atlases/{copy.name}/items").json()["columns"]["text"]
-    ask = lambda method, item: c.post("/api/attention", json={"atlas": copy.name, "text": texts[item], "layer": 1,
-                                                              "head": 2, "method": method, "dim": 2}).json()
+    request = lambda method, item: {"atlas": copy.name, "text": texts[item], "layer": 1, "head": 2,
+                                    "method": method, "dim": 2}
+    # The app started before these layouts existed: the first placement into a UMAP layout
+    # starts compiling umap-learn's code in the warm-up thread and is told to come back.
+    first = c.post("/api/attention", json=request("umap", 2))
+    assert first.status_code == 503 and first.headers["Retry-After"] == "5", first.text
+    assert first.json()["detail"].startswith("UMAP placement is warming up (compiling for ")
+    assert c.get("/readyz").json()["warming"] == ["UMAP placement"]
+    warmed(c, timeout=900)
+    ask = lambda method, item: c.post("/api/attention", json=request(method, item)).json()
     for method, how in (("umap", "umap-learn transform"), ("tsne", "openTSNE transform")):
         Y = stored_projection(copy, 1, 2, method, 2)
         spread = np.sqrt(((Y - Y.mean(axis=0)) ** 2).sum(axis=1).mean())

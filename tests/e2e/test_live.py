@@ -12,6 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
+from qkatlas.layout import Layout
+from qkatlas.reduce.run import reduce_layout
+
 from .pages import open_view, screenshot, wait_drawn
 from .pixels import apart, pixels_at, plot_pixels, screen_rgb, theme
 
@@ -21,11 +24,11 @@ TEXT = "The bank raised rates after the river flooded."
 LIVE_TIMEOUT = 60_000  # the first run loads the model
 
 
-def run_text(page, server: str, atlas: str, **state) -> None:
+def run_text(page, server: str, atlas: str, timeout: float = LIVE_TIMEOUT, **state) -> None:
     open_view(page, server, atlas=atlas, view="live", **state)
     page.locator(".live-form textarea").fill(TEXT)
     page.keyboard.press("Enter")
-    wait_drawn(page, "live", timeout=LIVE_TIMEOUT)
+    wait_drawn(page, "live", timeout=timeout)
 
 
 def overlay(page, name: str) -> np.ndarray:
@@ -130,3 +133,17 @@ def test_your_image_is_placed_in_the_layout_on_screen(page, server, api, e2e_atl
     assert page.locator(".live-right canvas.patch-overlay").count() == 1
     screenshot(page, "live-image-3d")
 
+
+
+@pytest.mark.slow  # compiles umap-learn's numba code in this process, once
+def test_your_text_waits_for_the_umap_placement_to_warm_up_and_is_then_placed_in_umap(page, scratch_server):
+    url, atlas = scratch_server
+    reduce_layout(atlas, Layout("umap", 2), [(1, 0)], workers=1)
+    run_text(page, url, atlas.name, timeout=600_000, layer=1, head=0, method="umap")
+    # the server answered 503 "UMAP placement is warming up" first; the page said so and asked again
+    assert int(page.locator(".view-live").get_attribute("data-waits")) >= 1
+    res = httpx.post(f"{url}/api/attention", json={"atlas": atlas.name, "text": TEXT, "layer": 1, "head": 0,
+                                                   "method": "umap", "dim": 2}, timeout=60).json()
+    assert_placed_line(page, res["points"], "UMAP 2-D")
+    assert overlay(page, "your queries") == pytest.approx(np.array(res["points"]["queries"]), abs=1e-4)
+    screenshot(page, "live-text-umap")

@@ -78,7 +78,9 @@ async def lifespan(app: FastAPI):
     # helper thread (tens of ms on a busy 2-core machine): one BLAS thread per request.
     with threadpool_limits(1, user_api="blas"):
         if app.state.settings.live_warmup:
-            app.state.live.warm_up(served.manifest.model.id for served in app.state.atlases.readable())
+            present = app.state.atlases.readable()
+            app.state.live.warm_up([served.manifest.model.id for served in present],
+                                   {state.method for served in present for state in served.manifest.reductions.values()})
         try:
             yield
         finally:

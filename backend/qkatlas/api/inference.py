@@ -2,11 +2,12 @@
 
 The only API module that touches torch (imported on first use, so a server that never runs
 live inference never loads it). Loading is slow, so a model stays loaded, and the models of
-the atlases present are loaded when the server starts (`warm_up`, in a thread of its own).
-While a model loads, requests for it are answered 503 with Retry-After (`check_warm`) instead
-of waiting. A lock per model serialises its forward passes, and one lock serialises loading
-across models (random-init models seed torch's one global generator: two loads at once would
-interleave their draws and build other weights than the atlas's). Callers run these
+the atlases present are loaded when the server starts (`warm_up`, in a thread of its own), and
+so is the code that places points into layouts whose first placement compiles (UMAP: numba).
+While a model or a placement warms up, requests for it are answered 503 with Retry-After
+(`check_warm`) instead of waiting. A lock per model serialises its forward passes, and one lock
+serialises loading across models (random-init models seed torch's one global generator: two
+loads at once would interleave their draws and build other weights than the atlas's). Callers run these
 functions off the event loop (api/admission.py's threads).
 """
 
@@ -24,11 +25,17 @@ import numpy as np
 
 from ..catalog import ModelEntry
 from ..errors import ModelUnavailable, QkatlasError, TooLarge, UnknownModel, without_paths
+from ..reduce.methods import REDUCERS
 from ..settings import Settings
 from .admission import WarmingUp, lower_priority
 
 log = logging.getLogger("qkatlas")
 WARMING_RETRY_S = 5
+
+
+def placement_key(method: str) -> str:
+    """How a placement warm-up is named in /readyz's `warming` and in messages."""
+    return f"{REDUCERS[method].label} placement"
 
 
 @dataclass
@@ -65,7 +72,8 @@ class LiveModels:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._loading = threading.Lock()
-        self._warming: dict[str, float] = {}  # model id -> when its load was asked for (time.monotonic)
+        self._warming: dict[str, float] = {}  # model id or placement_key -> when its warm-up was asked for
+        self._placing: set[str] = set()  # methods whose placement has warmed up in this process
         self._warmer = ThreadPoolExecutor(1, thread_name_prefix="qkatlas-warm-up", initializer=lower_priority)
         self._threads_set = False
 
@@ -106,16 +114,19 @@ class LiveModels:
             torch.set_num_threads(self.settings.live_threads or max(1, (os.cpu_count() or 2) // 2))
             self._threads_set = True
 
-    def warm_up(self, model_ids) -> None:
-        """Load these models one after the other in a thread of their own; requests for them are
-        answered 503 until each is loaded. A model that cannot be loaded is logged and left for
-        a request to try again (its weights may appear)."""
+    def warm_up(self, model_ids, methods=()) -> None:
+        """Load these models one after the other in a thread of their own, then warm up placing
+        into the layouts of `methods`; requests for them are answered 503 until each is ready. A
+        model that cannot be loaded is logged and left for a request to try again (its weights
+        may appear)."""
         ids = [i for i in dict.fromkeys(model_ids) if i in self.catalog and i not in self._models]
         with self._guard:
             for model_id in ids:
                 self._warming.setdefault(model_id, time.monotonic())
         for model_id in ids:
             self._warmer.submit(self._warm, model_id)
+        for method in methods:
+            self.warm_placement(method)
 
     def _warm(self, model_id: str) -> None:
         t0 = time.monotonic()
@@ -125,18 +136,45 @@ class LiveModels:
         except QkatlasError:
             pass  # logged by public_load_error, with the paths; a request tries again
 
+    def warm_placement(self, method: str) -> None:
+        """Warm up placing points into `method`'s layouts in the warm-up thread, once per process;
+        nothing for methods whose first placement is as fast as the next."""
+        key = placement_key(method)
+        with self._guard:
+            if not REDUCERS[method].compiles or method in self._placing or key in self._warming:
+                return
+            self._warming[key] = time.monotonic()
+        self._warmer.submit(self._warm_placement, method, key)
+
+    def _warm_placement(self, method: str, key: str) -> None:
+        t0 = time.monotonic()
+        try:
+            REDUCERS[method].warm_up()
+            log.info("%s warmed up in %.1f s", key, time.monotonic() - t0)
+        except Exception as e:  # noqa: BLE001 - the request's own placement will say what fails
+            log.warning("%s did not warm up: %s", key, e)
+        finally:
+            with self._guard:
+                self._placing.add(method)
+                self._warming.pop(key, None)
+
     def warming(self) -> list[str]:
         """The models being loaded now or waiting for the warm-up to load them."""
         with self._guard:
             return sorted(self._warming)
 
-    def check_warm(self, model_id: str) -> None:
-        """WarmingUp (503, Retry-After) while `model_id` loads: a request never waits behind a load
-        it did not ask for."""
-        since = self._warming.get(model_id)
-        if since is not None:
-            raise WarmingUp(f"model {model_id!r} is warming up (loading for {time.monotonic() - since:.0f} s); "
-                            f"retry in {WARMING_RETRY_S} s", WARMING_RETRY_S)
+    def check_warm(self, model_id: str, method: str | None = None) -> None:
+        """WarmingUp (503, Retry-After) while `model_id` loads, or while placing into `method`'s
+        layouts warms up (started now if it never was): a request never waits behind a load or
+        a compilation it did not ask for."""
+        if method is not None:
+            self.warm_placement(method)
+        for key in (model_id, None if method is None else placement_key(method)):
+            since = self._warming.get(key)
+            if since is not None:
+                what = f"model {model_id!r}" if key == model_id else key
+                raise WarmingUp(f"{what} is warming up ({'loading' if key == model_id else 'compiling'} for "
+                                f"{time.monotonic() - since:.0f} s); retry in {WARMING_RETRY_S} s", WARMING_RETRY_S)
 
     def close(self) -> None:
         self._warmer.shutdown(wait=False, cancel_futures=True)

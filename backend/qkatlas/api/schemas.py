@@ -30,7 +30,8 @@ class Ready(BaseModel):
     atlases: int = Field(description="atlases whose manifest, token table and one head of their first complete "
                                      "layout load")
     damaged: int = Field(description="atlases with a file that does not load (GET /api/atlases says which)")
-    warming: list[str] | None = Field(None, description="models of live inference still loading, when any")
+    warming: list[str] | None = Field(None, description="models of live inference still loading, and placements "
+                                                       "still compiling (\"UMAP placement\"), when any")
     detail: str | None = Field(None, description="why not ready")
 
 

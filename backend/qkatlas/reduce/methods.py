@@ -90,6 +90,7 @@ class Reducer:
     label: ClassVar[str]
     batch_devices: ClassVar[frozenset[str]] = frozenset()
     placeable: ClassVar[bool] = False
+    compiles: ClassVar[bool] = False  # its first placement in a process compiles code: see warm_up
     placed_by: ClassVar[str | None] = None  # how new points are placed, for people
     refits: ClassVar[bool] = False  # placing rebuilds the fitted estimator from the head's cloud and coords
 
@@ -120,6 +121,11 @@ class Reducer:
         load the head's joint cloud (points, features) and stored coords (points, dim); only
         reducers that `refit` call them."""
         raise cls.cannot_place()
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Do once per process what makes the first placement slow (compiling), so that a live
+        request never pays it; nothing for most methods."""
 
     @classmethod
     def cannot_place(cls) -> CannotPlace:
@@ -184,6 +190,7 @@ class UMAPReducer(Reducer):
     batch_devices: ClassVar[frozenset[str]] = frozenset({"cuda"})
     placeable: ClassVar[bool] = True
     placed_by: ClassVar[str] = "umap-learn transform"
+    compiles: ClassVar[bool] = True
     refits: ClassVar[bool] = True
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
@@ -242,6 +249,15 @@ class UMAPReducer(Reducer):
                 return np.array(model.transform(np.asarray(new, dtype=np.float32)), dtype=np.float32)
 
         return Placer(transform, _footprint(model))
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Place a few points into a small random layout: compiles umap-learn's and pynndescent's
+        numba code (30-150 s on 2 busy cores the first time; NUMBA_CACHE_DIR keeps part of it)."""
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(300, 8)).astype(np.float32)
+        Y = rng.normal(size=(300, 2)).astype(np.float32)
+        cls.placer({"params": {}}, lambda: X, lambda: Y).transform(X[:4])
 
 
 # openTSNE's FFT-accelerated gradient costs ~10 s of set-up whatever the size, so Barnes-Hut

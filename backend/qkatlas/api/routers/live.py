@@ -3,7 +3,7 @@
 Each request is admitted by api/admission.py (one forward pass of a model at a time, a bounded
 queue, 429 beyond it) and its whole work (decoding an upload, the model, the answer and its
 encoding) runs in the inference threads, never on the event loop or in the threads of cheap
-reads. A model still loading is 503 at once.
+reads. A model still loading, or placement code still compiling, is 503 at once.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ async def respond(live: LiveDep, queue: LiveQueueDep, served: ServedAtlas, captu
                   ask: Ask) -> Response:
     """`capture()` through the atlas's model and the answer, in an inference thread once admitted."""
     model_id = served.manifest.model.id
-    live.check_warm(model_id)
+    places = ask.layer is not None and ask.head is not None and served.projection_meta(ask.layer, ask.head, ask.layout)
+    live.check_warm(model_id, ask.layout.method if places else None)
     return await queue.run(model_id, lambda: live_response(served, capture(), ask))
 
 
