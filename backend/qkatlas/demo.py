@@ -75,6 +75,7 @@ def build_all(settings: Settings) -> None:
 
 
 def run_demo(settings: Settings) -> None:
+    from .build import sigterm_as_interrupt
     from .serve import check_port_free, serve
 
     check_port_free(settings)
@@ -84,7 +85,10 @@ def run_demo(settings: Settings) -> None:
     print(f"[demo] building default atlases in the background (pid {builder.pid}); "
           f"serving http://{settings.host}:{settings.port}", flush=True)
     try:
-        serve(settings)
+        # uvicorn shuts down on SIGTERM (`docker stop`), then raises it again: as an interrupt,
+        # not the default instant exit, so that the builder below is stopped and not orphaned.
+        with sigterm_as_interrupt():
+            serve(settings)
     finally:
         builder.terminate()  # the builder stops its reduction workers on SIGTERM
         try:
