@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import __version__
+from .agreement import contexts
 from .build_status import BuildStatus
 from .catalog import ModelEntry, get_model
 from .corpus import Corpus, ImageItem, load_corpus
@@ -62,13 +63,23 @@ def atlas_path(settings: Settings, model_id: str, corpus_id: str, limit: int | N
     return Path(settings.data_dir) / atlas_id(model_id, corpus_id, limit)
 
 
-def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus) -> bool:
+def _capture_is_current(path: Path, entry: ModelEntry, corpus: Corpus, joint: str) -> bool:
     if not manifest_exists(path):
         return False
     m = read_manifest(path)
-    # source too: two user folders of the same name are two models
+    # source too: two user folders of the same name are two models; another joint choice means
+    # other joint spaces and layouts, so a new version rather than a mix of the two
     return (m.stages.get("capture") == "done" and m.model.id == entry.id and m.model.source == entry.source
-            and m.corpus.hash == corpus.hash)
+            and m.corpus.hash == corpus.hash and m.joint == joint)
+
+
+def _joint_changed(path: Path, joint: str) -> str | None:
+    """A line saying why the atlas is built again when only its joint choice differs, else None."""
+    if not manifest_exists(path):
+        return None
+    stored = read_manifest(path).joint
+    return None if stored == joint else (f"joint spaces were chosen by {stored!r}, this build asks for {joint!r}: "
+                                         "capturing into a new version (the old one serves until it is done)")
 
 
 def capture_stage(settings: Settings, loaded, corpus: Corpus, name: str, path: Path, reporter: Reporter) -> None:
@@ -90,14 +101,14 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, name: str, path: P
     for i, png in enumerate(prepared.pngs or []):
         writer.write_image(i, png)
     reporter.stage("joint", loaded.layers)
-    translations, scales = [], []
+    ctx = contexts(prepared.offsets, loaded.causal, seed=settings.seed)  # the pairs agreement is scored on
+    joints = []
     for layer in range(loaded.layers):
         writer.write_vectors(layer, captured.q[layer], captured.k[layer], captured.scaling[layer])
-        t, s = joint_transforms(captured.q[layer], captured.k[layer])
-        translations.append(t)
-        scales.append(s)
+        joints.append(joint_transforms(captured.q[layer], captured.k[layer], ctx, settings.joint))
         reporter.advance()
-    writer.write_joint(np.stack(translations), np.stack(scales))
+    writer.write_joint(**{name: np.stack([getattr(j, name) for j in joints])  # (layers, heads, ...)
+                          for name in ("translation", "scale", "agreement", "raw_agreement")})
     if loaded.causal and loaded.image is None:  # while the model is loaded: induction needs its own input
         reporter.stage("induction probe", 1)
         writer.write_induction(measure_induction(loaded, settings.batch_size))
@@ -122,6 +133,7 @@ def capture_stage(settings: Settings, loaded, corpus: Corpus, name: str, path: P
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         versions=versions(),
         seed=settings.seed,
+        joint=settings.joint,
         stages={"capture": "done"},
     ))
 
@@ -193,11 +205,13 @@ def build(settings: Settings, model_id: str, corpus_spec: str = "default", limit
     with (sigterm_as_interrupt(), build_lock(data_dir, name), closing(status), storage_errors(name),
           cluster_for(settings, status) as cluster):
         sweep(data_dir, name)
-        if _capture_is_current(path, entry, corpus):
+        if _capture_is_current(path, entry, corpus, settings.joint):
             status.message(f"capture already done in {path}")
             version = live_version(data_dir, name)
             chosen_layers = parse_layers(layers, Atlas(version).layers)
         else:  # a new version beside the live one, published once its capture is complete
+            if changed := _joint_changed(path, settings.joint):
+                status.message(changed)
             status.stage("loading model", 1)
             status.message(f"loading {entry.display_label}")
             loaded = load_model(entry, settings, device, status)

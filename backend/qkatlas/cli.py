@@ -62,17 +62,21 @@ _gguf_file = click.option("--gguf-file", default=None,
               help="Reduce on the Dask cluster of this scheduler, e.g. tcp://HOST:8786 (QKATLAS_SCHEDULER); "
                    "the data dir must be at the same path on every worker.")
 @click.option("--batch-size", type=int, default=None, help="Items per forward pass.")
+@click.option("--joint", default=None,
+              help="How each head's joint space is chosen: qkatlas (distance agrees with attention), attentionviz "
+                   "or raw (QKATLAS_JOINT; default qkatlas). Another choice than the atlas's builds a new version.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.pass_context
 def build(ctx, model_id, gguf_file, corpus, limit, methods, dims, device, layers, workers, scheduler, batch_size,
-          data_dir):
+          joint, data_dir):
     """Capture a model's queries/keys on a corpus and reduce every head."""
     from .build import build as run_build
     from .catalog import get_model
     from .layout import parse_dims, parse_methods
     from .cli_progress import RichReporter
 
-    settings = _settings(ctx, data_dir=data_dir, workers=workers, scheduler=scheduler, batch_size=batch_size)
+    settings = _settings(ctx, data_dir=data_dir, workers=workers, scheduler=scheduler, batch_size=batch_size,
+                         joint=joint)
     model = get_model(settings, model_id, gguf_file).spec  # one string for the builder: an id or a path
     method_list, dim_list = parse_methods(methods), parse_dims(dims)
     with RichReporter() as reporter:

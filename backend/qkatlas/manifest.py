@@ -79,6 +79,8 @@ class Manifest(_Block):
     created: str = ""
     versions: dict[str, str] = Field(default_factory=dict)
     seed: int = 0
+    joint: str = Field("attentionviz", description="how each head's joint space was chosen (joint.JOINT_METHODS); "
+                       "atlases written before the choice existed used AttentionViz's")
     stages: dict[str, str] = Field(default_factory=dict)
     reductions: dict[str, LayoutState] = Field(default_factory=dict)
 

@@ -34,6 +34,7 @@ class Settings:
     workers: int = 0  # 0: one per core
     scheduler: str = ""  # a Dask scheduler (tcp://HOST:8786) for the reduce stage; empty: this machine
     seed: int = 0
+    joint: str = "qkatlas"  # joint.JOINT_METHODS: how each head's joint space is chosen (qkatlas, attentionviz, raw)
     batch_size: int = 32
     max_text_chars: int = 2000
     max_text_tokens: int = 256
@@ -60,6 +61,10 @@ class Settings:
             if not low <= value <= high:
                 bound = f"at least {low}" if high == _NO_LIMIT else f"between {low} and {high}"
                 raise InvalidInput(f"{name} must be {bound}, got {value} ({_flag(name)} / {env_name(name)})")
+        for name, choices in _CHOICES:
+            if getattr(self, name) not in choices:
+                raise InvalidInput(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r} "
+                                   f"({_flag(name)} / {env_name(name)})")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -86,6 +91,9 @@ _RANGES = (("port", 1, 65535), ("workers", 0, _NO_LIMIT), ("seed", 0, 2**32 - 1)
            ("max_text_chars", 1, _NO_LIMIT), ("max_text_tokens", 1, _NO_LIMIT), ("max_upload_bytes", 1, _NO_LIMIT),
            ("max_image_pixels", 1, _NO_LIMIT), ("max_json_bytes", 1024, _NO_LIMIT), ("live_concurrency", 1, 64),
            ("live_queue", 0, 10_000), ("live_timeout", 1, 3600), ("live_threads", 0, 1024))
+
+
+_CHOICES = (("joint", ("qkatlas", "attentionviz", "raw")),)  # joint.JOINT_METHODS, without importing numpy here
 
 
 def env_name(field_name: str) -> str:

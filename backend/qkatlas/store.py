@@ -14,7 +14,9 @@ Layout of an atlas folder (all readable with numpy and pyarrow):
     vectors/k_L{layer:02d}.npy         keys, likewise
     vectors/qmean_L{layer:02d}.npy     float32 (heads, head_dim): add to q_L.. for the queries
     vectors/kmean_L{layer:02d}.npy     float32 (heads, head_dim): add to k_L.. for the keys
-    joint.npz                          translation (layers, heads, head_dim), scale (layers, heads)
+    joint.npz                          translation (layers, heads, head_dim), scale (layers, heads),
+                                       agreement, raw_agreement (layers, heads, 2): agreement.py's
+                                       measures of the joint space and of raw q/k
     projections/{method}-{dim}d/L{layer:02d}H{head:02d}.npy
                                        float32 (2 * tokens, dim): queries first, then keys
     projections/{method}-{dim}d/L{layer:02d}H{head:02d}.json
@@ -46,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .agreement import AGREEMENT_MEASURES
 from .errors import AtlasDamaged, NotFound, NotReady, StorageError, UnknownAtlas
 from .files import atomic_path, write_json, write_npy, write_parquet, write_text
 from .layout import ALL, Layout
@@ -153,11 +156,14 @@ class AtlasWriter:
             write_npy(vector_file(self.path, f"{side}mean", layer), mean.astype(np.float32))
             write_npy(vector_file(self.path, side, layer), rest if moved > PROB_ERROR else half)
 
-    def write_joint(self, translation: np.ndarray, scale: np.ndarray) -> None:
-        """translation: (layers, heads, head_dim); scale: (layers, heads)."""
+    def write_joint(self, translation: np.ndarray, scale: np.ndarray, agreement: np.ndarray | None = None,
+                    raw_agreement: np.ndarray | None = None) -> None:
+        """translation: (layers, heads, head_dim); scale: (layers, heads); agreement, raw_agreement:
+        (layers, heads, 2) how the joint space and raw q/k agree with attention (joint.JointLayer)."""
+        arrays = {"translation": translation, "scale": scale, "agreement": agreement, "raw_agreement": raw_agreement}
         with atomic_path(self.path / "joint.npz") as tmp:
             with tmp.open("wb") as f:
-                np.savez(f, translation=translation.astype(np.float32), scale=scale.astype(np.float32))
+                np.savez(f, **{k: v.astype(np.float32) for k, v in arrays.items() if v is not None})
 
     def has_projection(self, layer: int, head: int, layout: Layout) -> bool:
         return projection_file(self.path, layer, head, layout).exists()
@@ -332,10 +338,12 @@ class Atlas:
 
     @cached_property
     def joint(self) -> dict[str, np.ndarray]:
-        """translation (layers, heads, head_dim), scale (layers, heads)."""
+        """translation (layers, heads, head_dim), scale (layers, heads); agreement, raw_agreement
+        (layers, heads, 2) where stored (atlases built before they were measured have none)."""
         def read(path):
             with _load(path) as z:
-                return {"translation": z["translation"], "scale": z["scale"]}
+                return {"translation": z["translation"], "scale": z["scale"],
+                        **{name: z[name] for name in ("agreement", "raw_agreement") if name in z}}
 
         joint = self._read(self.path / "joint.npz", read)
         if joint["scale"].shape != (self.layers, self.heads):
@@ -346,6 +354,18 @@ class Atlas:
         """(translation (head_dim,), scale) of one head's joint space."""
         self.check_head(layer, head)
         return self.joint["translation"][layer, head], float(self.joint["scale"][layer, head])
+
+    def joint_agreement(self, layer: int, head: int) -> dict:
+        """{"joint": ..., "raw": ...}: how the head's joint space and its raw q/k agree with attention,
+        each {"attention_agreement", "distance_dot_pearson"} (agreement.py), a measure left out
+        where it is undefined; {} for atlases built before it was measured."""
+        self.check_head(layer, head)
+        out = {}
+        for key, name in (("joint", "agreement"), ("raw", "raw_agreement")):
+            if name in self.joint:
+                values = self.joint[name][layer, head]
+                out[key] = {m: round(float(v), 4) for m, v in zip(AGREEMENT_MEASURES, values) if np.isfinite(v)}
+        return out
 
     # -- layouts ------------------------------------------------------------------------
 

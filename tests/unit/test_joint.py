@@ -1,6 +1,11 @@
 import numpy as np
 
-from qkatlas.joint import attention, joint_transform, joint_transforms, softmax, to_joint
+import pytest
+
+from qkatlas.agreement import contexts
+from qkatlas.errors import InvalidInput
+from qkatlas.joint import JOINT_METHODS, attention, attentionviz_transform, joint_transforms, softmax, to_joint
+from qkatlas.settings import Settings
 
 
 def _cloud(seed=0, n=40, d=8):
@@ -24,18 +29,18 @@ def test_attention_by_hand_with_causal_mask():
     np.testing.assert_allclose(a[1], e / e.sum())
 
 
-def test_joint_transform_equalises_means_and_norms():
+def test_attentionviz_transform_equalises_means_and_norms():
     q, k = _cloud()
-    t, s = joint_transform(q, k)
+    t, s = attentionviz_transform(q, k)
     X = to_joint(q, k, t, s)
     qj, kj = X[: len(q)], X[len(q):]
     np.testing.assert_allclose((k + t).mean(0), q.mean(0), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(qj, axis=1).mean(), np.linalg.norm(kj, axis=1).mean(), rtol=1e-5)
 
 
-def test_joint_transform_preserves_softmax_within_each_item():
+def test_attentionviz_transform_preserves_softmax_within_each_item():
     q, k = _cloud(seed=1)
-    t, s = joint_transform(q, k)
+    t, s = attentionviz_transform(q, k)
     X = to_joint(q, k, t, s)
     qj, kj = X[: len(q)], X[len(q):]
     for a, b in ((0, 10), (10, 25), (25, 40)):  # three "sentences"
@@ -46,12 +51,31 @@ def test_joint_transform_preserves_softmax_within_each_item():
                                    atol=1e-5)
 
 
-def test_joint_transforms_per_head_shapes():
+def test_joint_transforms_give_every_head_its_transform_and_agreement():
     rng = np.random.default_rng(2)
     q = rng.normal(size=(30, 3, 4))
     k = rng.normal(size=(30, 3, 4))
-    t, s = joint_transforms(q, k)
-    assert t.shape == (3, 4) and s.shape == (3,)
-    t1, s1 = joint_transform(q[:, 1], k[:, 1])
-    np.testing.assert_allclose(t[1], t1)
-    assert s[1] == np.float32(s1)
+    ctx = contexts([0, 10, 20, 30], causal=False)
+    av = joint_transforms(q, k, ctx, "attentionviz")
+    assert av.translation.shape == (3, 4) and av.scale.shape == (3,) and av.agreement.shape == (3, 2)
+    t1, s1 = attentionviz_transform(q[:, 1], k[:, 1])
+    np.testing.assert_allclose(av.translation[1], t1)
+    assert av.scale[1] == np.float32(s1)
+    raw = joint_transforms(q, k, ctx, "raw")
+    assert np.all(raw.translation == 0) and np.all(raw.scale == 1)
+    np.testing.assert_array_equal(raw.agreement, raw.raw_agreement)  # raw q/k scored as itself
+    np.testing.assert_array_equal(av.raw_agreement, raw.raw_agreement)
+
+
+def test_unknown_joint_method_is_refused_with_the_choices():
+    q = np.ones((6, 1, 2))
+    with pytest.raises(InvalidInput, match="qkatlas, attentionviz, raw"):
+        joint_transforms(q, q, contexts([0, 6], causal=False), "umap")
+
+
+def test_joint_setting_accepts_each_joint_method_and_refuses_others():
+    for method in JOINT_METHODS:
+        assert Settings(joint=method).joint == method
+    with pytest.raises(InvalidInput, match="--joint / QKATLAS_JOINT"):
+        Settings.from_env({"QKATLAS_JOINT": "tsne"})
+    assert Settings().joint == "qkatlas"

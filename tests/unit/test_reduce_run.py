@@ -35,7 +35,8 @@ def test_every_head_is_written_once_with_its_quality(atlas_copy, batched):
     assert sorted((s["layer"], s["head"]) for s in done) == heads_of(atlas) and len(written) == len(done)
     for layer, head in heads_of(atlas):
         meta = atlas.projection_meta(layer, head, PCA2)
-        assert set(meta["quality"]) == {"knn_recall@10", "trustworthiness@10", "sample"}
+        assert set(meta["quality"]) == {"knn_recall@10", "trustworthiness@10", "sample",
+                                        "attention_agreement", "distance_dot_pearson"}
         assert len(meta["components"]) == 2 and meta["points"] == 2 * atlas.n_tokens
         assert atlas.projection(layer, head, PCA2).shape == (2 * atlas.n_tokens, 2)
     folder = projection_dir(atlas_copy, PCA2)

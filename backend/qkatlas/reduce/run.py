@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
+from ..agreement import layout_agreement
 from ..joint import to_joint
 from ..layout import Layout
 from ..store import Atlas, AtlasWriter
@@ -120,8 +121,11 @@ def _written(atlas: Atlas, layer: int, head: int, layout: Layout) -> dict:
 
 def _write(atlas: Atlas, layer: int, head: int, layout: Layout, X: np.ndarray, fit: HeadFit, seconds: float,
            seed: int) -> dict:
-    """Score one head's layout against its joint cloud X (2 * tokens, head_dim) and store both."""
+    """Score one head's layout against its joint cloud X (2 * tokens, head_dim) and against its
+    attention (agreement.py), and store both."""
     meta = {"params": fit.params, "seconds": round(seconds, 4), "points": int(len(fit.coords)),
-            "quality": projection_quality(X, fit.coords, seed=seed), **fit.placement}
+            "quality": projection_quality(X, fit.coords, seed=seed)
+            | layout_agreement(fit.coords, *atlas.head_vectors(layer, head), atlas.item_offsets, atlas.causal, seed),
+            **fit.placement}
     AtlasWriter(atlas.path).write_projection(layer, head, layout, fit.coords, meta)
     return {"layer": layer, "head": head, "layout": layout.key, "seconds": seconds}
