@@ -23,6 +23,43 @@ def test_head_info_lists_layouts_and_the_joint_transform(client, atlases, gpt2):
         assert body["joint"]["translation_norm"] == pytest.approx(float(np.linalg.norm(z["translation"][1, 2])))
 
 
+def _rank_agreement_by_scipy(atlas, points, q, k) -> float:
+    """Mean over queries (those seeing 3 keys or more) of scipy's Spearman between -distance and q·k
+    over the keys of the query's own item it sees: an oracle independent of agreement.py."""
+    import pyarrow.parquet as pq
+    from scipy.stats import spearmanr
+
+    items = pq.read_table(atlas / "tokens.parquet").column("item").to_numpy()
+    n, causal = len(q), manifest(atlas)["causal"]
+    rhos = []
+    for t in range(n):
+        keys = np.flatnonzero(items == items[t])
+        keys = keys[keys <= t] if causal else keys
+        if len(keys) >= 3:
+            rho = spearmanr(-np.linalg.norm(points[n + keys] - points[t], axis=1), k[keys] @ q[t]).statistic
+            if np.isfinite(rho):
+                rhos.append(rho)
+    return float(np.mean(rhos))
+
+
+def test_head_info_says_how_the_joint_space_and_each_layout_agree_with_attention(client, atlases, gpt2):
+    body = client.get(f"{gpt2}/heads/1/1").json()
+    joint = body["joint"]
+    assert joint["method"] == manifest(atlases["gpt2"])["joint"] == "qkatlas"
+    q, k = stored_vectors(atlases["gpt2"], 1, 1)
+    # the build scored the captured float32 vectors, the oracle the stored ones
+    assert joint["joint"]["attention_agreement"] == pytest.approx(
+        _rank_agreement_by_scipy(atlases["gpt2"], stored_joint_cloud(atlases["gpt2"], 1, 1), q, k), abs=0.01)
+    assert joint["raw"]["attention_agreement"] == pytest.approx(
+        _rank_agreement_by_scipy(atlases["gpt2"], np.concatenate([q, k]), q, k), abs=0.01)
+    assert joint["joint"]["attention_agreement"] >= joint["raw"]["attention_agreement"]
+    assert joint["joint"]["distance_dot_pearson"] <= joint["raw"]["distance_dot_pearson"]
+    pca = body["projections"]["pca-2d"]["quality"]
+    assert pca["attention_agreement"] == pytest.approx(
+        _rank_agreement_by_scipy(atlases["gpt2"], stored_projection(atlases["gpt2"], 1, 1), q, k), abs=1e-3)
+    assert -1 <= pca["distance_dot_pearson"] <= 1
+
+
 @pytest.mark.parametrize("dim", [2, 3])
 def test_points_binary_decodes_to_exactly_the_stored_array(client, atlases, gpt2, dim):
     r = client.get(f"{gpt2}/heads/1/3/points?method=pca&dim={dim}")

@@ -168,13 +168,31 @@ class Table(BaseModel):
 class ProjectionInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
     params: dict
-    quality: dict[str, int | float]
+    quality: dict[str, int | float] = Field(description="knn_recall@10, trustworthiness@10: how the layout keeps "
+                                            "neighbours of the joint space; attention_agreement, distance_dot_pearson: "
+                                            "how its distances agree with attention (docs/faithful.md)")
     seconds: float | None
 
 
+class Agreement(BaseModel):
+    """How distance between a head's queries and keys agrees with its attention (docs/faithful.md);
+    a measure is absent where it is undefined."""
+
+    attention_agreement: float | None = Field(None, description="mean over sampled queries of Spearman's "
+                                              "correlation between -distance and q·k over the keys the query sees "
+                                              "(1: nearest keys are the ones attended to most, in order)")
+    distance_dot_pearson: float | None = Field(None, description="Pearson's correlation of distance with q·k over "
+                                               "all those (query, key) pairs pooled (-1 is perfect)")
+
+
 class JointInfo(BaseModel):
+    method: str = Field(description="how the joint space was chosen: qkatlas (distance agrees with attention), "
+                        "attentionviz or raw")
     scale: float = Field(description="queries are multiplied by it and keys divided by it")
     translation_norm: float = Field(description="length of the vector added to every key")
+    joint: Agreement | None = Field(None, description="agreement of the joint space (null: atlas built before "
+                                    "it was measured)")
+    raw: Agreement | None = Field(None, description="agreement of raw q/k on the same sample, for comparison")
 
 
 class HeadStats(BaseModel):
@@ -201,9 +219,13 @@ class HeadInfo(BaseModel):
     model_config = _example({
         "layer": 0, "head": 3,
         "projections": {"pca-2d": {"params": {"explained_variance_ratio": [0.15, 0.12]},
-                                   "quality": {"knn_recall@10": 0.19, "trustworthiness@10": 0.76, "sample": 512},
+                                   "quality": {"knn_recall@10": 0.19, "trustworthiness@10": 0.76, "sample": 512,
+                                               "attention_agreement": 0.64, "distance_dot_pearson": -0.66},
                                    "seconds": 0.008}},
-        "joint": {"scale": 1.07, "translation_norm": 2.4}, "kv_head": 1, "kv_group": [2, 3],
+        "joint": {"method": "qkatlas", "scale": 1.07, "translation_norm": 2.4,
+                  "joint": {"attention_agreement": 0.91, "distance_dot_pearson": -0.86},
+                  "raw": {"attention_agreement": 0.85, "distance_dot_pearson": -0.84}},
+        "kv_head": 1, "kv_group": [2, 3],
     })
     layer: int
     head: int

@@ -159,6 +159,10 @@ class ServedAtlas:
         """(translation (head_dim,), scale) of the head's joint space, as stored by the build."""
         return self._atlas.joint_transform(layer, head)
 
+    def joint_agreement(self, layer: int, head: int) -> dict:
+        """How the head's joint space and its raw q/k agree with attention, as stored by the build."""
+        return self._atlas.joint_agreement(layer, head)
+
     def joint_cloud(self, layer: int, head: int) -> np.ndarray:
         """(2 * tokens, head_dim) float32: queries then keys in the joint space."""
         return self._cached("joint", layer, head,

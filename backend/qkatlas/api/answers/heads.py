@@ -14,7 +14,8 @@ CAUSAL_NOTE = {"query": "; causal: later keys of its own item left out",
 
 
 def head_info(served: ServedAtlas, layer: int, head: int) -> dict:
-    """The layouts computed for the head (params, quality, seconds, points), its joint transform,
+    """The layouts computed for the head (params, quality, seconds, points), its joint transform
+    and how its joint space agrees with attention beside raw q/k,
     the key/value head it shares with the other query heads of its group, and its statistics."""
     served.check_head(layer, head)
     projections = {}
@@ -26,7 +27,8 @@ def head_info(served: ServedAtlas, layer: int, head: int) -> dict:
     translation, scale = served.joint_transform(layer, head)
     kv_head = served.manifest.kv_group(head)
     return {"layer": layer, "head": head, "projections": projections,
-            "joint": {"scale": scale, "translation_norm": float(np.linalg.norm(translation))},
+            "joint": {"method": served.manifest.joint, "scale": scale,
+                      "translation_norm": float(np.linalg.norm(translation)), **served.joint_agreement(layer, head)},
             "kv_head": kv_head, "kv_group": served.kv_group(layer, kv_head), "stats": served.head_stats(layer, head)}
 
 

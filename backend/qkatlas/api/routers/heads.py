@@ -24,7 +24,9 @@ HEAD = "/heads/{layer}/{head}"
 
 @router.get(HEAD, response_model=HeadInfo, responses=errors(404, 422))
 def head_info(layer: int, head: int, served: AtlasDep) -> dict:
-    """The layouts computed for this head (params, quality, seconds), its joint transform, and its
+    """The layouts computed for this head (params, seconds, quality: knn recall and trustworthiness
+    against the joint space, and how its distances agree with attention), its joint transform (how it
+    was chosen, and how the joint space and raw q/k agree with attention: docs/faithful.md), its
     key/value head: `kv_head`, shared with the query heads `kv_group` (grouped-query attention;
     without grouping kv_head is the head itself and kv_group is [head]); its statistics and label
     (`stats`, null until the build or `qkatlas stats` computes them)."""
