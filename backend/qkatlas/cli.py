@@ -167,7 +167,8 @@ def demo(ctx, host, port):
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("scheduler", required=False)
-@click.option("--nworkers", type=int, default=None, help="Worker processes (default: one per core; 1 with --gpu).")
+@click.option("--nworkers", type=int, default=None,
+              help="Worker processes; 0: one per core (default: one per core; 1 with --gpu).")
 @click.option("--gpu", is_flag=True, help="Declare a GPU (Dask resource GPU=1): the batched fits run here.")
 @click.argument("dask_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context

@@ -220,3 +220,4 @@ def test_a_build_whose_scheduler_dies_says_so_in_one_line_and_resumes_on_a_new_o
         resume_and_check(tmp_path, atlas, [*TSNE_ARGS, "--scheduler", second.address], finished, [Layout("tsne", 2)])
     finally:
         second.stop()
+

@@ -156,8 +156,8 @@ def worker_command(address: str, nworkers: int | None, gpu: bool, extra: list[st
     core; `gpu` declares the GPU resource that batched fits ask for."""
     if not address:
         raise InvalidInput("give the Dask scheduler's address: qkatlas worker tcp://HOST:8786 (or QKATLAS_SCHEDULER)")
-    if nworkers is not None and nworkers < 1:
-        raise InvalidInput(f"--nworkers must be at least 1, got {nworkers}")
+    if nworkers is not None and nworkers < 0:
+        raise InvalidInput(f"--nworkers must be 0 (one per core) or more, got {nworkers}")
     if importlib.util.find_spec("distributed") is None:
         raise ClusterError("a worker needs Dask distributed: pip install 'qkatlas[cluster]'")
     processes = nworkers or (1 if gpu else os.cpu_count() or 1)
