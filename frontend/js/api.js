@@ -207,6 +207,38 @@ export function itemAttention(id, item, layer, head = null) {
   return cached(path, () => json(path));
 }
 
+/**
+ * Every head's statistics: {atlas, n, columns: {layer, head, kv_head, kind, label, <statistic>: [...]},
+ * definitions: {<statistic>: {definition, unit}}, thresholds, distance_unit, sample}, one entry per head
+ * layer by layer; ApiError 409 until the build or `qkatlas stats` computes them.
+ */
+export function stats(id) {
+  return cached(`stats:${id}`, () => json(`${atlasPath(id)}/stats`));
+}
+
+/** The map of heads: {layers, heads, distance, method, fit, points: [{layer, head, x, y, kind, label, stats, nearest}]}; 409 as stats(). */
+export function headMap(id, neighbours = 5) {
+  const path = `${atlasPath(id)}/headmap?neighbours=${enc(neighbours)}`;
+  return cached(path, () => json(path));
+}
+
+/** Where the statistics download as a file: format "csv" or "parquet" (the server names the file). */
+export function statsFileUrl(id, format) {
+  return `${BASE}${atlasPath(id)}/stats?format=${enc(format)}`;
+}
+
+/** What atlases a and b share: {a, b (each {id, model, label, corpus, items, modality, layers, heads, stats}), same_corpus, same_model, token_match}. */
+export function comparison(a, b) {
+  const path = `compare?${new URLSearchParams({ a, b })}`;
+  return cached(path, () => json(path));
+}
+
+/** The tokens of atlas b that are token `token` of atlas a: {token, how, matches: [{token, text, item, position}]}; 422 when they cannot be matched. */
+export function tokenMatches(a, b, token) {
+  const path = `compare/tokens?${new URLSearchParams({ a, b, token })}`;
+  return cached(path, () => json(path));
+}
+
 export function itemImageUrl(id, item) {
   return `${BASE}${atlasPath(id)}/items/${enc(item)}/image`;
 }

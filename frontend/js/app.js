@@ -5,11 +5,13 @@
 
 import * as api from "./api.js";
 import { firstScreen } from "./builds.js";
+import { CompareView } from "./compare.js";
 import { Corpus } from "./corpus.js";
 import { clear, errorBox, fill, h, loading } from "./dom.js";
 import { download, exportName } from "./export.js";
 import { HeadView } from "./head.js";
 import { Header } from "./header.js";
+import { HeadsView } from "./heads.js";
 import { ImageView } from "./image.js";
 import { bindKeys } from "./keys.js";
 import { Layouts } from "./layouts.js";
@@ -21,7 +23,9 @@ import { Poller } from "./polling.js";
 import { SentenceView } from "./sentence.js";
 import { Store } from "./state.js";
 
-const VIEWS = { matrix: MatrixView, head: HeadView, sentence: SentenceView, image: ImageView, live: LiveView };
+const VIEWS = {
+  matrix: MatrixView, head: HeadView, sentence: SentenceView, image: ImageView, live: LiveView, heads: HeadsView, compare: CompareView,
+};
 const $ = (id) => document.getElementById(id);
 
 /** Whether an atlas has a head of some layout written, so that a view can draw it. */
@@ -103,6 +107,8 @@ class App {
     }
     if (state.view === "matrix") api.matrix(id, state.method, 2, maxPointsFor(summary)).catch(() => {});
     if (state.view === "head") api.points(id, state.layer, state.head, state.method, state.dim).catch(() => {});
+    if (state.view === "heads" || state.view === "compare") api.stats(id).catch(() => {});
+    if (state.view === "heads") api.headMap(id).catch(() => {});
     if ((state.view === "head" || state.view === "live") && state.dim === 3) plotly().catch(() => {}); // 3-D is plotly's
   }
 

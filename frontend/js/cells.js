@@ -63,9 +63,25 @@ export function prepare(m, T) {
   const tokenOf = (ps) => Int32Array.from(ps, (p) => rows[p] % T);
   return {
     layers, heads, P, cells, nq, nk, xy, runs, missingCells,
+    columns: Int32Array.from({ length: cells }, (_, c) => c % heads), // cell -> the column it is drawn in
     missing: m.missing || missing,
     qTok: tokenOf(qp), kTok: tokenOf(kp),
   };
+}
+
+/**
+ * Move each cell's points, in place, to the column `columns` (cell -> column, overlays.columnsOf)
+ * gives its head: the heads of a layer reordered without fitting any of them again.
+ */
+export function placeColumns(d, columns) {
+  for (let c = 0; c < d.cells; c++) {
+    const shift = columns[c] - d.columns[c];
+    if (!shift) continue;
+    for (const [first, count] of [d.runs[c], d.runs[d.cells + c]]) {
+      for (let i = first; i < first + count; i++) d.xy[2 * i] += shift;
+    }
+  }
+  d.columns = Int32Array.from(columns);
 }
 
 /** Centre and scale that fit one head's points (its 0.5th..99.5th percentiles) into a cell. */

@@ -1,19 +1,25 @@
 // Head view: one head's joint query/key space large (plot.js) with its toolbar (layer, head,
 // which sides, layout quality), the colour picker and legend, the head's numbers, and the
-// neighbours panel (neighbours.js) for a clicked token.
+// neighbours panel (neighbours.js) for a clicked token, and what the head does (its label and
+// statistics, headstats.js).
 
 import * as api from "./api.js";
 import { clear, duration, errorBox, fill, fmt, h, headKey, headLabel, layerHeadSelects, loading, notBuilt, painted } from "./dom.js";
 import { colourModes, legendHTML } from "./encodings.js";
+import { HeadStats, labelLine, statsList, statsUnavailable } from "./headstats.js";
 import { kvShare } from "./kv.js";
 import { NeighboursPanel } from "./neighbours.js";
 import { HeadPlot } from "./plot.js";
 import { plotly } from "./plotly.js";
+import { kindColour } from "./theme.js";
 import { hideTooltip, showTooltip, tokenTooltip } from "./tooltip.js";
 import { View } from "./view.js";
 
 // The state fields that only move the selection: the points stay, the overlay is redrawn.
 const SELECTION = new Set(["token", "side", "item", "by", "k"]);
+
+const AGREEMENT_TITLE = "How far nearness in this layout follows attention: for each query, the rank correlation between closeness to the keys it sees and its attention score for them, averaged over queries (1: its nearest keys are the ones it attends to most, in order; docs/faithful.md)";
+const JOINT_METHODS = { qkatlas: "faithful to attention (qkatlas)", attentionviz: "AttentionViz's", raw: "raw q/k" };
 
 export class HeadView extends View {
   constructor(ctx, el, side) {
@@ -31,10 +37,12 @@ export class HeadView extends View {
     const selectionCard = h("div", { class: "card selection" });
     this.neighbours = new NeighboursPanel(ctx, selectionCard);
     this.headCard = h("div", { class: "card muted small" });
+    this.statsCard = h("div", { class: "card head-stats" });
     side.append(
       h("label", { class: "field stacked" }, h("span", { class: "field-label" }, "Colour by"), this.colorSelect),
       this.legend,
       selectionCard,
+      this.statsCard,
       this.headCard,
     );
   }
@@ -115,6 +123,8 @@ export class HeadView extends View {
       h("span", { class: "grow" }),
       h("span", { class: "quality", title: "Share of each point's 10 nearest neighbours in the joint space that stay among its 10 nearest in this layout" },
         `${this.ctx.layouts.label(state.method)} ${state.dim}-D · knn recall@10 `, h("b", { class: "quality-value" }, fmt(this.quality(state), 3))),
+      h("span", { class: "quality", title: AGREEMENT_TITLE }, "· attention agreement ",
+        h("b", { class: "agreement-value" }, fmt(this.quality(state, "attention_agreement"), 3))),
     );
   }
 
@@ -129,10 +139,11 @@ export class HeadView extends View {
       "shares keys with ", ...links, ` (KV head ${share.kv} of ${share.of})`);
   }
 
-  quality(state) {
+  /** One of the layout's quality numbers for the head (knn recall by default), from the head or the atlas. */
+  quality(state, name = "knn_recall@10") {
     const key = this.layoutKey(state);
-    return this.headInfo?.projections?.[key]?.quality?.["knn_recall@10"]
-      ?? this.atlas.quality?.[key]?.[headKey(state.layer, state.head)]?.["knn_recall@10"];
+    return this.headInfo?.projections?.[key]?.quality?.[name]
+      ?? this.atlas.quality?.[key]?.[headKey(state.layer, state.head)]?.[name];
   }
 
   async load(state) {
@@ -155,6 +166,8 @@ export class HeadView extends View {
       this.headInfo = info;
       this.renderToolbar(state);
       this.renderHeadCard(state);
+      await this.renderStatsCard(state);
+      if (key !== this.key) return;
       this.plotEl.hidden = false;
       await this.loadSelection(state);
       if (key !== this.key) return;
@@ -206,11 +219,49 @@ export class HeadView extends View {
         h("dt", {}, "points"), h("dd", {}, `${(2 * T).toLocaleString()} (${T.toLocaleString()} queries + keys)`),
         h("dt", {}, "knn recall@10"), h("dd", {}, fmt(proj?.quality?.["knn_recall@10"], 3)),
         h("dt", {}, "trustworthiness@10"), h("dd", {}, fmt(proj?.quality?.["trustworthiness@10"], 3)),
+        h("dt", { title: AGREEMENT_TITLE }, "attention agreement"), h("dd", {}, fmt(proj?.quality?.attention_agreement, 3)),
+        h("dt", { title: "Pearson correlation of query–key distance in this layout with q·k, over the pairs of each item pooled (−1 is perfect)" }, "distance–dot Pearson"),
+        h("dd", {}, fmt(proj?.quality?.distance_dot_pearson, 3)),
+        info?.joint?.joint ? [h("dt", { title: "The same agreement in the joint space this layout was fitted to, and with raw q/k for comparison" }, "joint space agreement"),
+          h("dd", { class: "joint-agreement" }, `${fmt(info.joint.joint.attention_agreement, 3)} (raw q/k ${fmt(info.joint.raw?.attention_agreement, 3)})`)] : null,
+        info?.joint ? [h("dt", {}, "joint space"), h("dd", {}, JOINT_METHODS[info.joint.method] ?? info.joint.method)] : null,
         info?.joint ? [h("dt", {}, "joint scale s"), h("dd", {}, fmt(info.joint.scale, 3))] : null,
         info?.joint ? [h("dt", {}, "key shift ‖t‖"), h("dd", {}, fmt(info.joint.translation_norm, 3))] : null,
         proj?.seconds !== undefined ? [h("dt", {}, "computed in"), h("dd", {}, duration(proj.seconds))] : null),
       h("div", {}, "Hover a point for its token; click it for the keys its query attends to most (or the queries that attend to a key)."),
     );
+  }
+
+  /** What the head does: its label and statistics (definitions as tooltips), or how to compute them. */
+  async renderStatsCard(state) {
+    const id = this.atlas.id;
+    const info = this.headInfo;
+    const title = h("div", { class: "card-title" }, `What ${headLabel(state.layer, state.head)} does`,
+      h("button", { class: "btn small", title: "Every head of this atlas on the map of heads", onclick: () => this.ctx.store.set({ view: "heads" }, { push: true }) }, "All heads"));
+    const retry = async () => {
+      this.headInfo = await api.headInfo(id, state.layer, state.head).catch(() => info);
+      await this.renderStatsCard(this.ctx.store.get());
+    };
+    if (!info) {
+      fill(this.statsCard);
+      return;
+    }
+    if (!info.stats) {
+      fill(this.statsCard, title, statsUnavailable({ status: 409 }, id, retry));
+      return;
+    }
+    let stats;
+    try {
+      stats = new HeadStats(await api.stats(id));
+    } catch (e) {
+      fill(this.statsCard, title, statsUnavailable(e, id, retry));
+      return;
+    }
+    const s = info.stats;
+    fill(this.statsCard, title,
+      labelLine(s.kind, s.label, kindColour(s.kind, stats.kinds)),
+      statsList(stats, (name) => s[name] ?? null),
+      h("div", { class: "muted small" }, "Hover a name for its definition; docs/stats.md has the rules behind the label."));
   }
 
   /** The selected point and its neighbours, in the panel and on the plot. */

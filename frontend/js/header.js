@@ -101,6 +101,8 @@ export class Header {
       ["head", "Head"],
       [isImage ? "image" : "sentence", isImage ? "Image" : "Sentence"],
       ["live", isImage ? "Your image" : "Your text"],
+      ["heads", "Heads"],
+      ["compare", "Compare"],
     ];
     let current = state.view;
     if (current === "sentence" && isImage) current = "image";

@@ -3,21 +3,27 @@
 // into its own cell once, when it arrives; an HTML grid on top carries the labels, the scores
 // and the clicks. The wheel zooms at the pointer and a drag pans (the matrix body scrolls); the
 // canvas covers only the part of the matrix in view, and the point under the pointer is named
-// in the tooltip. Export: matrixexport.js.
+// in the tooltip. The heads' statistics tint the cells, order the heads of each layer and dim
+// the heads a filter leaves out (overlays.js, the URL's tint, sort, kind, where). Export:
+// matrixexport.js.
 
 import * as api from "./api.js";
 import { clear, errorBox, fill, fmt, h, headKey, headLabel, loading, notBuilt } from "./dom.js";
 import { colourModes, legendHTML, markerColour, rgbaArray } from "./encodings.js";
 import { bindGestures } from "./gestures.js";
 import { kvColumns, kvEdges, kvHeads } from "./kv.js";
-import { matchPoints, maxPointsFor, POINT_BUDGET, prepare } from "./cells.js";
+import { matchPoints, maxPointsFor, placeColumns, POINT_BUDGET, prepare } from "./cells.js";
+import { HeadStats, labelLine, statsUnavailable } from "./headstats.js";
+import { columnsOf, headsAt, keeper, parseSort } from "./overlays.js";
+import { overlayControls } from "./overlaypanel.js";
 import { PointCanvas } from "./points.js";
 import { matrixExport } from "./matrixexport.js";
-import { BG, MATCH, glColour } from "./theme.js";
+import { BG, DIMMED_ALPHA, MATCH, TINT, TINT_ALPHA, glColour, kindColour, rampColour, withAlpha } from "./theme.js";
 import { hideTooltip, showTooltip, tokenTooltip } from "./tooltip.js";
 import { View } from "./view.js";
 
 const MAX_ZOOM = 48;
+const OVERLAYS = ["tint", "sort", "kind", "where"];
 
 export class MatrixView extends View {
   constructor(ctx, el, side) {
@@ -38,12 +44,16 @@ export class MatrixView extends View {
     this.legend = h("div", { class: "legend" });
     this.colorSelect = h("select", { class: "color-select", "aria-label": "Colour points by", onchange: (e) => ctx.store.set({ color: e.target.value }) });
     this.info = h("div", { class: "card muted small" });
+    this.overlayCard = h("div", { class: "card overlay-card" });
+    this.stats = null; // HeadStats of the atlas, or null (not computed yet: statsError)
+    this.statsFor = null;
     side.append(
       h("h3", {}, "All heads"),
       h("p", { class: "muted small" }, "Each cell is one head's joint query/key space, fitted to the cell. Rows are layers, columns are heads. Wheel to zoom, drag to pan; hover a point for its token."),
       h("label", { class: "field stacked" }, h("span", { class: "field-label" }, "Colour by"), this.colorSelect),
       this.legend,
       this.hoverCard,
+      this.overlayCard,
       this.info,
     );
     try {
@@ -72,9 +82,14 @@ export class MatrixView extends View {
   async show(state, changed) {
     const key = `${this.atlas.id}|${state.method}`;
     this.renderColorSelect(state);
+    if (this.statsFor !== this.atlas.id) this.loadStats();
+    else if (OVERLAYS.some((k) => changed.has(k))) this.renderOverlayCard(state);
     if (key !== this.loadKey) {
       this.loadKey = key;
       await this.load(state);
+    } else if (this.data && OVERLAYS.some((k) => changed.has(k))) {
+      this.applyOverlays(state);
+      await this.draw();
     } else if (changed.has("color") || changed.has("search")) {
       this.recolour();
       await this.draw();
@@ -146,9 +161,11 @@ export class MatrixView extends View {
       return;
     }
     try {
-      const m = await api.matrix(id, method, 2, maxPointsFor(this.atlas), (got, all) =>
-        wait?.progress(got / all, `Loading ${total} heads… ${(got / 1e6).toFixed(1)} / ${(all / 1e6).toFixed(1)} MB`),
-      );
+      const [m] = await Promise.all([
+        api.matrix(id, method, 2, maxPointsFor(this.atlas), (got, all) =>
+          wait?.progress(got / all, `Loading ${total} heads… ${(got / 1e6).toFixed(1)} / ${(all / 1e6).toFixed(1)} MB`)),
+        this.statsReady, // the overlays in the URL apply to the first frame
+      ]);
       if (key !== this.loadKey) return;
       const t1 = performance.now();
       this.data = prepare(m, this.atlas.tokens);
@@ -156,8 +173,7 @@ export class MatrixView extends View {
       this.data.prepareMs = performance.now() - t1;
       this.data.t0 = t0;
       this.firstPaint = null;
-      this.points.put("points", { xy: this.data.xy, runs: this.data.runs });
-      this.recolour();
+      this.applyOverlays(this.ctx.store.get());
       wait?.el.remove();
       this.body.querySelector(".error-box")?.remove();
       this.sheet.hidden = false;
@@ -167,6 +183,64 @@ export class MatrixView extends View {
       if (key !== this.loadKey) return;
       fail(errorBox(e, `Could not load the ${label} matrix`));
     }
+  }
+
+  // --- the heads' statistics: tint, order, filter ------------------------------------------
+
+  /** Ask for the atlas's statistics (a 409 means not computed yet); -> a promise that never rejects. */
+  loadStats() {
+    const id = this.atlas.id;
+    this.statsFor = id;
+    this.statsReady = api.stats(id).then((answer) => {
+      if (this.statsFor !== id) return;
+      this.stats = new HeadStats(answer);
+      this.statsError = null;
+    }, (e) => {
+      if (this.statsFor !== id) return;
+      this.stats = null;
+      this.statsError = e;
+    }).then(() => {
+      if (this.statsFor === id) this.renderOverlayCard(this.ctx.store.get());
+    });
+    return this.statsReady;
+  }
+
+  renderOverlayCard(state) {
+    const title = h("div", { class: "card-title" }, "Heads by their statistics");
+    if (!this.stats) {
+      const retry = async () => {
+        await this.loadStats();
+        if (this.data) {
+          this.applyOverlays(this.ctx.store.get());
+          await this.draw();
+        }
+      };
+      fill(this.overlayCard, title, this.statsError ? statsUnavailable(this.statsError, this.atlas.id, retry) : h("div", { class: "muted" }, "Loading…"));
+      return;
+    }
+    fill(this.overlayCard, title, overlayControls(this.stats, state, (patch) => this.ctx.store.set(patch)));
+  }
+
+  /** The overlays of the state on the loaded matrix: each layer's heads in their columns, the points put there. */
+  applyOverlays(state) {
+    const d = this.data;
+    const sorted = Boolean(this.stats && parseSort(state.sort, this.stats));
+    const columns = sorted ? columnsOf(this.stats, state.sort, d.layers, d.heads) : Int32Array.from({ length: d.cells }, (_, c) => c % d.heads);
+    placeColumns(d, columns);
+    d.headAt = headsAt(columns, d.heads);
+    d.sorted = sorted;
+    this.points.put("points", { xy: d.xy, runs: d.runs });
+    this.recolour();
+    this.renderBand();
+  }
+
+  /** A cell's background: a filtered-out head dimmed, else the tint of its statistic, else none. */
+  cellBackground(layer, head, state, keep) {
+    const i = this.stats ? this.stats.rowOf(layer, head) : -1;
+    if (i < 0) return "";
+    if (keep && !keep(i)) return withAlpha(BG, DIMMED_ALPHA);
+    const t = this.stats.has(state.tint) ? this.stats.scaled(state.tint, this.stats.value(state.tint, i)) : NaN;
+    return Number.isNaN(t) ? "" : withAlpha(rampColour(TINT, t), TINT_ALPHA);
   }
 
   /** Colours of every point (one per row of the sample, the same in every cell) and the search matches. */
@@ -257,8 +331,8 @@ export class MatrixView extends View {
     const inView = (runs) => runs.filter((_, i) => {
       const c = i % d.cells;
       const layer = Math.floor(c / d.heads);
-      const head = c % d.heads;
-      return !d.missingCells[c] && layer >= layers[0] && layer < layers[1] && head >= heads[0] && head < heads[1];
+      const column = d.columns[c];
+      return !d.missingCells[c] && layer >= layers[0] && layer < layers[1] && column >= heads[0] && column < heads[1];
     });
     return {
       view: { x: r.x0 / cell, y: r.y0 / cell, scale: cell },
@@ -347,9 +421,10 @@ export class MatrixView extends View {
     const stage = this.stage.getBoundingClientRect();
     const u = (at.x - stage.left) / this.cell;
     const v = (at.y - stage.top) / this.cell;
-    const head = Math.floor(u);
+    const column = Math.floor(u);
     const layer = Math.floor(v);
-    if (head < 0 || head >= d.heads || layer < 0 || layer >= d.layers) return null;
+    if (column < 0 || column >= d.heads || layer < 0 || layer >= d.layers) return null;
+    const head = d.headAt[layer * d.heads + column];
     const c = layer * d.heads + head;
     if (d.missingCells[c]) return null;
     const radius = (this.pointDiameter * Math.min(3, Math.sqrt(this.zoom)) / 2 + 4) / this.cell;
@@ -373,7 +448,7 @@ export class MatrixView extends View {
     return { cell: c, layer, head, i: best, side: isKey ? "key" : "query", token: isKey ? d.kTok[j] : d.qTok[j] };
   }
 
-  /** Where cell coordinates [x, y] (head + 0..1, layer + 0..1) are drawn, in client pixels. */
+  /** Where cell coordinates [x, y] (column + 0..1, layer + 0..1) are drawn, in client pixels. */
   pixelAt([x, y]) {
     const stage = this.stage.getBoundingClientRect();
     return { x: stage.left + x * this.cell, y: stage.top + y * this.cell };
@@ -409,7 +484,7 @@ export class MatrixView extends View {
 
   /** One segment per key/value head above the columns of the query heads that share it. */
   renderBand() {
-    const groups = kvColumns(this.atlas);
+    const groups = this.data?.sorted ? [] : kvColumns(this.atlas); // reordered heads are no longer grouped
     this.band.hidden = !groups.length;
     fill(this.band, ...groups.map((g) => h("div", {
       class: "kv-seg",
@@ -423,32 +498,47 @@ export class MatrixView extends View {
     const d = this.data;
     const state = this.ctx.store.get();
     const quality = this.atlas.quality?.[this.ctx.layouts.key(state.method, 2)] || {};
-    const groupStarts = kvEdges(this.atlas);
+    const groupStarts = d.sorted ? new Set() : kvEdges(this.atlas);
+    const keep = this.stats ? keeper(this.stats, state) : null;
+    const tint = this.stats?.has(state.tint) ? state.tint : "";
     clear(this.grid);
+    let kept = 0;
     for (let layer = 0; layer < d.layers; layer++) {
-      for (let head = 0; head < d.heads; head++) {
+      for (let column = 0; column < d.heads; column++) {
+        const head = d.headAt[layer * d.heads + column];
         const c = layer * d.heads + head;
         const q = quality[headKey(layer, head)]?.["knn_recall@10"];
         const pending = d.missingCells[c];
         const selected = state.layer === layer && state.head === head;
+        const row = this.stats ? this.stats.rowOf(layer, head) : -1;
+        const dimmed = Boolean(keep && row >= 0 && !keep(row));
+        if (keep && !dimmed) kept++;
+        // With a tint, the cell's number is the statistic's value instead of knn recall.
+        const score = tint && row >= 0 ? this.stats.format(tint, this.stats.value(tint, row)).replace(/ .*/, "") : q !== undefined ? fmt(q, 2) : null;
         const cell = h("button", {
-          class: `cell${pending ? " pending" : ""}${selected ? " current" : ""}${groupStarts.has(head) ? " kv-start" : ""}`,
-          dataset: { layer, head },
-          title: `${headLabel(layer, head)}${q !== undefined ? ` · knn recall@10 ${fmt(q, 2)}` : ""}${pending ? " · not computed yet" : ""}`,
+          class: `cell${pending ? " pending" : ""}${selected ? " current" : ""}${groupStarts.has(head) ? " kv-start" : ""}${dimmed ? " dimmed" : ""}`,
+          dataset: { layer, head, column },
+          style: { background: this.cellBackground(layer, head, state, keep) },
+          title: `${headLabel(layer, head)}${row >= 0 ? ` · ${this.stats.columns.label[row]}` : ""}${q !== undefined ? ` · knn recall@10 ${fmt(q, 2)}` : ""}${pending ? " · not computed yet" : ""}`,
           onclick: () => this.ctx.store.set({ view: "head", layer, head }, { push: true }),
           onmouseenter: () => this.renderHover(layer, head, quality[headKey(layer, head)], pending),
         },
         h("span", { class: "cell-label" }, headLabel(layer, head)),
-        q !== undefined ? h("span", { class: "cell-score" }, fmt(q, 2)) : null,
+        score !== null ? h("span", { class: `cell-score${tint ? " stat" : ""}` }, score) : null,
         pending ? h("span", { class: "cell-pending" }, "computing…") : null);
         this.grid.append(cell);
       }
     }
+    this.el.dataset.kept = keep ? String(kept) : "";
   }
 
   renderHover(layer, head, quality, pending) {
+    const row = this.stats ? this.stats.rowOf(layer, head) : -1;
+    const tint = this.ctx.store.get().tint;
     fill(this.hoverCard,
       h("div", { class: "card-title" }, headLabel(layer, head)),
+      row >= 0 ? labelLine(this.stats.columns.kind[row], this.stats.columns.label[row], kindColour(this.stats.columns.kind[row], this.stats.kinds)) : null,
+      row >= 0 && this.stats.has(tint) ? h("div", { class: "muted", title: this.stats.describe(tint) }, `${tint}: ${this.stats.format(tint, this.stats.value(tint, row))}`) : null,
       pending
         ? h("div", { class: "muted" }, "This head's layout is still being computed.")
         : h("dl", { class: "kv" },
@@ -475,8 +565,9 @@ export class MatrixView extends View {
   // --- what tests and export read ------------------------------------------------------------
 
   /**
-   * Every point where it is drawn, in cell units (x: head + 0..1, y: layer + 0..1; NaN for a
-   * head not computed yet), by side, with its token: {qx, qy, qTok, kx, ky, kTok}.
+   * Every point where it is drawn, in cell units (x: column + 0..1, the head's column its index
+   * unless the heads are ordered by a statistic; y: layer + 0..1; NaN for a head not computed
+   * yet), by side, with its token: {qx, qy, qTok, kx, ky, kTok}.
    */
   placed() {
     const d = this.data;
@@ -507,7 +598,7 @@ export class MatrixView extends View {
     const out = [];
     for (let layer = 0; layer < d.layers; layer++) {
       for (let head = 0; head < d.heads; head++) {
-        const x0 = head * this.cell - r.x0;
+        const x0 = d.columns[layer * d.heads + head] * this.cell - r.x0;
         const y0 = layer * this.cell - r.y0;
         if (x0 + this.cell <= 0 || y0 + this.cell <= 0 || x0 >= r.x1 - r.x0 || y0 >= r.y1 - r.y0) continue;
         out.push({ layer, head, x0: x0 * s, y0: y0 * s, x1: (x0 + this.cell) * s, y1: (y0 + this.cell) * s });
@@ -526,7 +617,7 @@ export class MatrixView extends View {
       heads: d.heads,
       points: d.cells * d.P,
       base: this.base,
-      edges: kvEdges(this.atlas),
+      edges: d.sorted ? new Set() : kvEdges(this.atlas),
       diameter: this.pointDiameter,
       placed: () => this.placed(),
       colour: (side, tokens) => markerColour(this.mode, this.ctx.corpus, tokens, side, { mask }),

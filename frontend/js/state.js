@@ -1,10 +1,12 @@
 // The page state, kept in the URL query string so that a reload or a shared link restores
 // the same view. This module is the only one that reads or writes location/history.
 
-const VIEWS = ["matrix", "head", "sentence", "image", "live"];
+const VIEWS = ["matrix", "head", "sentence", "image", "live", "heads", "compare"];
 const SIDES = ["query", "key"];
 const SHOW = ["both", "query", "key"];
 const MODES = ["one", "all"];
+const MAP_COLOURS = ["layer", "kind"];
+const PANES = ["heads", "head"];
 export const NEIGHBOURS_BY = ["attention", "joint", "projection"];
 export const NEIGHBOUR_COUNTS = [5, 10, 20, 50];
 
@@ -30,6 +32,19 @@ export function schema(layouts) {
     k: ["enum", 10, NEIGHBOUR_COUNTS],
     search: ["str", ""],
     text: ["str", ""],
+    // heads by their statistics (overlays.js): tint, order, keep a label kind / a threshold
+    tint: ["str", ""],
+    sort: ["str", ""],
+    kind: ["str", ""],
+    where: ["str", ""],
+    // the map of heads: colour by layer or label kind, size by a statistic
+    mapcolor: ["enum", "layer", MAP_COLOURS],
+    size: ["str", ""],
+    // the comparison: atlas b beside the atlas on screen; its layer and head (null: A's); what is side by side
+    b: ["str", ""],
+    blayer: ["int", null],
+    bhead: ["int", null],
+    panes: ["enum", "heads", PANES],
   };
 }
 

@@ -41,6 +41,27 @@ export const CATEGORICAL = [
   "#8cd17d", "#86bcb6", "#f1ce63", "#a0cbe8", "#ffbe7d", "#d37295", "#fabfd2", "#b6992d", "#499894", "#d4a6c8",
 ];
 
+// Per-head statistics: a head's label kind (stats.label's rules) as a colour; a kind the page
+// does not know yet takes CATEGORICAL's colours in turn (kindColour).
+export const KINDS = {
+  induction: "#e15759",
+  "previous-token": "#f28e2b",
+  "next-token": "#edc948",
+  self: "#b07aa1",
+  sink: "#4e79a7",
+  special: "#76b7b2",
+  positional: "#59a14f",
+  local: "#ff9da7",
+  content: "#a0cbe8",
+  broad: "#7d8590",
+};
+// Layers on the map of heads, first to last (viridis-like, bright enough on BG), and a statistic's value on the
+// matrix's cells, low to high (MAGMA's bright half, so that a low value still shows on BG).
+export const LAYERS = [[0, "#b07ce8"], [0.25, "#5b8ee6"], [0.5, "#22a9a0"], [0.75, "#72cc55"], [1, "#fde725"]];
+export const TINT = [[0, "#3b0f70"], [0.33, "#8c2981"], [0.66, "#de4968"], [1, "#fecf92"]];
+export const TINT_ALPHA = 0.42; // a tinted cell's background over the points' BG
+export const DIMMED_ALPHA = 0.78; // a filtered-out cell: BG at this opacity over it
+
 /** "#rrggbb" or "rgb(a)(r, g, b[, a])" -> [r, g, b, a] with a in 0..1. */
 export function parseColour(c) {
   if (c.startsWith("#")) {
@@ -66,3 +87,29 @@ export function withAlpha(colour, alpha) {
 /** The CSS an exported SVG carries, so that it reads as on screen without the page's stylesheet. */
 export const SVG_EXPORT_CSS = `text{font:13px ${FONT};fill:${TEXT}} .col-head{font-size:11px;letter-spacing:.6px}`
   + ` .col-head.q{fill:${Q}} .col-head.k{fill:${K}} .special{fill:${FAINT}} .masked{fill:${FAINT};opacity:.45} .focus{font-weight:700;fill:${WHITE}}`;
+
+/** The colour of label kind `kind`; `known` lists the kinds on screen, to give an unknown kind its own colour. */
+export function kindColour(kind, known = []) {
+  if (KINDS[kind]) return KINDS[kind];
+  const others = known.filter((k) => !KINDS[k]);
+  return CATEGORICAL[Math.max(0, others.indexOf(kind)) % CATEGORICAL.length];
+}
+
+/** The colour at t (0..1, clipped) of a ramp of [stop, colour] pairs, as "rgb(r,g,b)". */
+export function rampColour(stops, t) {
+  const x = Math.max(0, Math.min(1, Number.isFinite(t) ? t : 0));
+  let s = 1;
+  while (s < stops.length - 1 && stops[s][0] < x) s++;
+  const [p0, c0] = stops[s - 1];
+  const [p1, c1] = stops[s];
+  const f = p1 > p0 ? Math.max(0, Math.min(1, (x - p0) / (p1 - p0))) : 1;
+  const a = parseColour(c0);
+  const b = parseColour(c1);
+  const mix = (i) => Math.round(a[i] + f * (b[i] - a[i]));
+  return `rgb(${mix(0)},${mix(1)},${mix(2)})`;
+}
+
+/** A ramp as a CSS linear-gradient (a legend's bar). */
+export function rampGradient(stops) {
+  return `linear-gradient(90deg, ${stops.map(([p, c]) => `${c} ${Math.round(p * 100)}%`).join(", ")})`;
+}
