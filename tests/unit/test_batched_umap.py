@@ -11,7 +11,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from qkatlas.layout import Layout
 from qkatlas.reduce import make_reducer
-from qkatlas.reduce.batched_umap import fuzzy_graph, knn_heads, pca_init, smooth_knn_dist, umap_heads
+from qkatlas.reduce.batched_umap import fuzzy_graph, pca_init, smooth_knn_dist, umap_heads
+from qkatlas.reduce.knn import knn_heads
 from qkatlas.reduce.quality import knn_recall
 from qkatlas.reduce.run import reduce_layout
 from qkatlas.store import Atlas
@@ -58,7 +59,7 @@ def heads():
 
 def test_knn_is_exact_and_puts_each_point_first_even_in_small_blocks():
     X = torch.from_numpy(np.stack([_mixture(200, seed=s)[0] for s in (1, 2)]))
-    dist, idx = knn_heads(X, 5, memory_bytes=10_000)  # blocks of 5 query rows
+    dist, idx = knn_heads(X, 5, block_bytes=8_000)  # blocks of 5 query rows
     brute = torch.cdist(X.double(), X.double())
     expected = brute.argsort(dim=-1, stable=True)[..., :5]
     assert torch.equal(idx, expected) and torch.equal(idx[..., 0], torch.arange(200).expand(2, 200))

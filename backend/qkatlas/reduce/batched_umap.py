@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .batched_pca import pca_heads
+from .knn import knn_heads
 
 IMPLEMENTATION = "qkatlas batched torch"
 N_NEIGHBORS = 15  # umap-learn's defaults
@@ -44,44 +45,6 @@ def curve_params(min_dist: float, spread: float = 1.0) -> tuple[float, float]:
 
     a, b = find_ab_params(spread, min_dist)
     return float(a), float(b)
-
-
-def knn_heads(X: torch.Tensor, k: int, memory_bytes: int = 2 ** 30) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k nearest neighbours within each head, the point itself first (umap-learn counts it).
-
-    X: (heads, points, features) -> (distances (heads, points, k) float32 ascending,
-    indices (heads, points, k) int64 within the head). Candidates come from
-    ||a||^2 - 2ab + ||b||^2 in blocks of at most `memory_bytes`; the k kept distances are
-    then recomputed directly, so they carry no cancellation error.
-    """
-    H, P, F = X.shape
-    X = X.float()
-    sq = (X * X).sum(-1)
-    per_row = P * 4 * 2 + k * F * 4  # the distance block, topk's working copy, the gathered neighbours
-    rows = max(1, min(P, memory_bytes // per_row))
-    heads = max(1, min(H, memory_bytes // (per_row * P))) if rows == P else 1
-    dist = torch.empty((H, P, k), dtype=torch.float32, device=X.device)
-    idx = torch.empty((H, P, k), dtype=torch.int64, device=X.device)
-    for h0 in range(0, H, heads):
-        hs = slice(h0, min(H, h0 + heads))
-        for r0 in range(0, P, rows):
-            rs = slice(r0, min(P, r0 + rows))
-            q = X[hs, rs]
-            d = sq[hs, rs, None] - 2.0 * q @ X[hs].transpose(1, 2) + sq[hs, None, :]
-            self_cols = torch.arange(rs.start, rs.stop, device=X.device)
-            d[:, torch.arange(len(self_cols), device=X.device), self_cols] = -float("inf")
-            nn = d.topk(k, dim=-1, largest=False).indices
-            exact = (q[:, :, None, :] - _gather_rows(X[hs], nn)).norm(dim=-1)
-            exact, order = exact.sort(dim=-1, stable=True)
-            dist[hs, rs] = exact
-            idx[hs, rs] = nn.gather(-1, order)
-    return dist, idx
-
-
-def _gather_rows(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """points: (heads, P, F), index: (heads, R, k) -> (heads, R, k, F)."""
-    h = torch.arange(points.shape[0], device=points.device)[:, None, None]
-    return points[h, index]
 
 
 def smooth_knn_dist(dist: torch.Tensor, k: int, n_iter: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,18 +197,16 @@ def optimize_layout(Y: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, w: 
 
 
 def umap_heads(X: torch.Tensor, dim: int, n_neighbors: int = N_NEIGHBORS, min_dist: float = MIN_DIST, seed: int = 0,
-               n_epochs: int | None = None, negative_sample_rate: int = 5,
-               knn_memory: int = 2 ** 30) -> torch.Tensor:
+               n_epochs: int | None = None, negative_sample_rate: int = 5) -> torch.Tensor:
     """UMAP of every head in one go, on X's device.
 
-    X: (heads, points, features) -> (heads, points, dim) float32. `knn_memory` bounds the
-    bytes of one block of the neighbour search.
+    X: (heads, points, features) -> (heads, points, dim) float32.
     """
     H, P, _ = X.shape
     k = min(n_neighbors, P)
     n_epochs = default_epochs(P) if n_epochs is None else n_epochs
     a, b = curve_params(min_dist)
-    dist, idx = knn_heads(X, k, knn_memory)
+    dist, idx = knn_heads(X, k)
     rows, cols, w = fuzzy_graph(dist, idx, k)
     del dist, idx
     Y0 = pca_init(X, dim).reshape(H * P, dim)
