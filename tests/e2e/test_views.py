@@ -87,6 +87,18 @@ def test_clicking_a_head_in_the_matrix_opens_it(page, server, api, e2e_atlases):
     assert page.locator(".view-matrix").is_visible() and not page.locator(".view-head").is_visible()
 
 
+def test_head_view_shows_how_its_layout_and_joint_space_agree_with_attention(page, server, api, e2e_atlases):
+    atlas = e2e_atlases["text"]
+    open_view(page, server, "head", atlas=atlas, view="head", layer=1, head=1)
+    info = api.get(f"/api/atlases/{atlas}/heads/1/1").json()
+    shown = float(page.locator(".view-head .agreement-value").inner_text())
+    assert shown == pytest.approx(info["projections"]["pca-2d"]["quality"]["attention_agreement"], abs=5e-4)
+    joint = page.locator(".joint-agreement").inner_text()  # the head's card, in the side panel
+    assert joint.startswith(f"{info['joint']['joint']['attention_agreement']:.3g} (raw q/k ")
+    assert f"{info['joint']['raw']['attention_agreement']:.3g}" in joint
+    assert "faithful to attention" in page.locator(".joint-agreement").locator("xpath=..").inner_text()
+
+
 def test_hovering_a_point_shows_its_token_in_its_sentence(page, server, api, e2e_atlases):
     atlas = e2e_atlases["text"]
     token = isolated_query(api, atlas, 0, 1)
