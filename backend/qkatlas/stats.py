@@ -58,6 +58,9 @@ THRESHOLDS = {
     "broad": 0.9,  # entropy
     "local": 1.5,  # mean distance in tokens or patches (at most)
 }
+KINDS = ("induction", "previous-token", "next-token", "self", "sink", "special", "positional", "broad", "local",
+         "content")  # the labels' rules, in the order they are checked
+OFFSET_NAMES = {"previous": "\u22121", "self": "0", "next": "+1"}
 
 
 @dataclass(frozen=True)
@@ -348,7 +351,3 @@ def label(stats: dict[str, float | None], unit: str = "tokens") -> tuple[str, st
         return "local", f"local (mean distance {v['distance']:.1f} {unit})"
     return "content", f"content (positional {v['positional'] or 0:.2f}, entropy {v['entropy'] or 0:.2f})"
 
-
-OFFSET_NAMES = {"previous": "\u22121", "self": "0", "next": "+1"}
-KINDS = ("induction", "previous-token", "next-token", "self", "sink", "special", "positional", "broad", "local",
-         "content")
