@@ -182,12 +182,14 @@ class AtlasWriter:
 
     def write_stats(self, table: pa.Table, meta: dict, coords: np.ndarray, distance: np.ndarray) -> Manifest:
         """Every head's statistics (`table`, one row per head), their description (`meta`) and the map
-        of heads; stats.parquet last, as the marker that they are complete. Returns the new manifest."""
+        of heads; stats.json last, as the marker that they are complete and of which version (a
+        rewrite killed half-way leaves the older version's stats.json, so it is done again). Returns
+        the new manifest."""
         with atomic_path(self.path / HEADMAP_FILE) as tmp:
             with tmp.open("wb") as f:
                 np.savez(f, coords=coords.astype(np.float32), distance=distance.astype(np.float32))
-        write_json(self.path / STATS_META_FILE, meta)
         write_parquet(self.path / STATS_FILE, table)
+        write_json(self.path / STATS_META_FILE, meta)
         manifest = Atlas(self.path).manifest.with_stage("stats", "done")
         self.write_manifest(manifest)
         return manifest
@@ -430,11 +432,13 @@ class Atlas:
         path = self.path / INDUCTION_FILE
         return self._read(path, np.load, (self.layers, self.heads)) if path.exists() else None
 
+    def has_stats_files(self) -> bool:
+        """Whether stats.parquet and stats.json (written last) are both there."""
+        return (self.path / STATS_FILE).exists() and (self.path / STATS_META_FILE).exists()
+
     def stats_meta(self) -> dict | None:
         """stats.json (version, definitions, thresholds, samples, map fit); None before statistics exist."""
-        if not (self.path / STATS_FILE).exists():
-            return None
-        return self._read(self.path / STATS_META_FILE, _read_json)
+        return self._read(self.path / STATS_META_FILE, _read_json) if self.has_stats_files() else None
 
     def has_stats(self, version: int) -> bool:
         """Whether statistics of definition version `version` are stored."""
@@ -444,7 +448,7 @@ class Atlas:
     def stats_table(self) -> pa.Table:
         """One row per head (stats.parquet); NotReady (409) until the statistics are computed."""
         path = self.path / STATS_FILE
-        if not path.exists():
+        if not self.has_stats_files():
             raise NotReady(f"head statistics of atlas {self.id!r} are not computed yet; "
                            f"run `qkatlas stats {self.id}` (a build computes them after its layouts)")
         table = self._table(STATS_FILE, ("layer", "head", "kind", "label"))

@@ -24,7 +24,7 @@ from ..errors import NotFound, NotReady
 from ..joint import to_joint
 from ..layout import Layout
 from ..manifest import ImageBlock, Manifest
-from ..store import STATS_FILE, Atlas, projection_dir
+from ..store import STATS_META_FILE, Atlas, projection_dir
 from .lru import LRU, Sized
 from .responses import etag
 
@@ -291,8 +291,8 @@ class ServedAtlas:
     # -- head statistics --------------------------------------------------------------
 
     def stats_stamp(self) -> tuple[int, int] | None:
-        """stats.parquet's stamp: None until the statistics are computed; changes when they are again."""
-        return file_stamp(self._atlas.path / STATS_FILE)
+        """stats.json's stamp (written last): None until the statistics are computed; changes when they are again."""
+        return file_stamp(self._atlas.path / STATS_META_FILE) if self._atlas.has_stats_files() else None
 
     def stats(self) -> tuple[pa.Table, dict]:
         """(one row per head, stats.json); NotReady (409) until a build or `qkatlas stats` computes them."""
