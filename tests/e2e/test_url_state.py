@@ -77,7 +77,9 @@ def test_every_state_field_survives_a_reload(page, scratch_server):
     assert page.locator(".view-sentence [data-mode=all]").get_attribute("class").split().count("active") == 1
     page.locator("#view-tabs [data-view=live]").click()
     assert page.locator(".live-form textarea").input_value() == chosen["text"]
-    wait_drawn(page, "live", timeout=60_000)
+    # UMAP 3-D on screen: the first placement into UMAP in this process waits for umap-learn's
+    # numba code to compile (the server answers 503 meanwhile and the page asks again)
+    wait_drawn(page, "live", timeout=600_000)
     heads = page.evaluate(f"fetch('api/atlases/{atlas.name}').then(r => r.json())")["heads"]
     assert page.locator(".live-right canvas.heatmap").count() == heads  # mode=all: every head of the layer
     answer = httpx.post(f"{url}/api/attention", timeout=60, json={
