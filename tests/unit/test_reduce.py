@@ -56,7 +56,7 @@ def test_pca_one_head_and_many_at_once_give_the_same_layout_and_place_points_int
 def test_each_method_says_where_its_batched_form_pays():
     assert REDUCERS["pca"].batched_on("cpu") and REDUCERS["pca"].batched_on("cuda:0")
     assert REDUCERS["umap"].batched_on("cuda:1") and not REDUCERS["umap"].batched_on("cpu")
-    assert not REDUCERS["tsne"].batched_on("cuda")
+    assert REDUCERS["tsne"].batched_on("cuda") and not REDUCERS["tsne"].batched_on("cpu")
 
 
 @pytest.mark.parametrize("method,dim", [("pca", 2), ("pca", 3), ("tsne", 2), ("tsne", 3)])

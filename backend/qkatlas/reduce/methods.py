@@ -272,6 +272,10 @@ class TSNEReducer(Reducer):
     perplexity: float = 30.0
     name: ClassVar[str] = "tsne"
     label: ClassVar[str] = "t-SNE"
+    # The batched form's exact repulsion is heads x points^2 per iteration: one fused GPU kernel
+    # for a layer's heads (estimated in batched_tsne.py; bench/gpu.sh measures it), while on CPU
+    # openTSNE's Barnes-Hut/FFT, one head per process, is far faster.
+    batch_devices: ClassVar[frozenset[str]] = frozenset({"cuda"})
     placeable: ClassVar[bool] = True
     placed_by: ClassVar[str] = "openTSNE transform"
     refits: ClassVar[bool] = True
@@ -290,6 +294,15 @@ class TSNEReducer(Reducer):
         tsne = TSNE(n_components=self.dim, perplexity=perplexity, random_state=self.seed, n_jobs=self.threads,
                     negative_gradient_method=gradient, verbose=False)
         return np.asarray(tsne.fit(X), dtype=np.float32)
+
+    def fit_heads(self, clouds: np.ndarray, device: str) -> list[HeadFit]:
+        import torch
+
+        from .batched_tsne import tsne_heads, tsne_params
+
+        Y = tsne_heads(torch.from_numpy(clouds).to(device), self.dim, self.perplexity, self.seed).cpu().numpy()
+        params = tsne_params(clouds.shape[1], self.seed, self.perplexity)
+        return [HeadFit(y, params, {}) for y in Y]
 
     @classmethod
     def placer(cls, meta: dict, cloud: Loader, coords: Loader) -> Placer:
