@@ -221,3 +221,32 @@ def test_a_build_whose_scheduler_dies_says_so_in_one_line_and_resumes_on_a_new_o
     finally:
         second.stop()
 
+
+# -- the compose `cluster` profile (read without a Docker engine; tests/unit/test_compose.py runs
+# `docker compose --profile cluster config` where a compose binary exists) --------------------
+
+
+def test_compose_cluster_profile_is_a_scheduler_workers_and_a_build_on_the_apis_volume():
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    cluster = {name for name, s in services.items() if "cluster" in s.get("profiles", [])}
+    assert cluster == {"scheduler", "worker", "gpu-worker", "cluster-build"}
+    port = services["scheduler"]["command"][services["scheduler"]["command"].index("--port") + 1]
+    address = f"tcp://scheduler:{port}"
+    assert services["scheduler"]["entrypoint"] == ["dask", "scheduler"]
+    assert any(p.endswith(":8787") for p in services["scheduler"]["ports"])  # the dashboard
+    for name in ("worker", "gpu-worker"):
+        assert services[name]["entrypoint"] == ["qkatlas", "worker"] and services[name]["command"][0] == address
+    assert "--gpu" in services["gpu-worker"]["command"] and "--gpu" not in services["worker"]["command"]
+    assert services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert "deploy" not in services["worker"]
+    assert services["cluster-build"]["entrypoint"] == ["qkatlas", "build"]
+    assert services["cluster-build"]["environment"]["QKATLAS_SCHEDULER"] == address
+    # One volume at one path for all, the API (the default service) included: the path a build
+    # sends its workers is where each of them finds the atlas.
+    for name in cluster | {"qkatlas"}:
+        assert "atlases:/data/atlases" in services[name]["volumes"], name
+    # The image the workers run holds Dask: the Dockerfile installs the cluster extra.
+    assert "['optional-dependencies']['cluster']" in (root / "Dockerfile").read_text()
