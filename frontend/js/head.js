@@ -74,6 +74,7 @@ export class HeadView extends View {
     if (selectionOnly) await this.plot.renderOverlay();
     else await this.redraw();
     if (changed.has("view")) this.plot.resize();
+    if (changed.has("view") && this.headInfo && !this.headInfo.stats) await this.refreshStats(state); // computed meanwhile?
   }
 
   onProgress(state) {
@@ -238,10 +239,7 @@ export class HeadView extends View {
     const info = this.headInfo;
     const title = h("div", { class: "card-title" }, `What ${headLabel(state.layer, state.head)} does`,
       h("button", { class: "btn small", title: "Every head of this atlas on the map of heads", onclick: () => this.ctx.store.set({ view: "heads" }, { push: true }) }, "All heads"));
-    const retry = async () => {
-      this.headInfo = await api.headInfo(id, state.layer, state.head).catch(() => info);
-      await this.renderStatsCard(this.ctx.store.get());
-    };
+    const retry = () => this.refreshStats(state);
     if (!info) {
       fill(this.statsCard);
       return;
@@ -262,6 +260,15 @@ export class HeadView extends View {
       labelLine(s.kind, s.label, kindColour(s.kind, stats.kinds)),
       statsList(stats, (name) => s[name] ?? null),
       h("div", { class: "muted small" }, "Hover a name for its definition; docs/stats.md has the rules behind the label."));
+  }
+
+  /** Ask for the head's info again (its statistics may have been computed since) and show them. */
+  async refreshStats(state) {
+    const key = this.key;
+    const info = await api.headInfo(this.atlas.id, state.layer, state.head).catch(() => this.headInfo);
+    if (key !== this.key) return;
+    this.headInfo = info;
+    await this.renderStatsCard(state);
   }
 
   /** The selected point and its neighbours, in the panel and on the plot. */

@@ -32,6 +32,9 @@ def test_every_state_field_survives_a_reload(page, scratch_server):
         "atlas": atlas.name, "view": "head", "method": "umap", "dim": 3, "layer": 1, "head": 2,
         "token": token, "side": "key", "item": item, "color": "position", "show": "key", "mode": "all",
         "search": "bank", "text": "The river bank flooded.",
+        # the heads by their statistics and the comparison (each shown by test_stats_views.py)
+        "tint": "entropy", "sort": "-positional", "kind": "sink", "where": "entropy>=0.5", "mapcolor": "kind",
+        "size": "first", "b": "another-atlas", "blayer": 1, "bhead": 0, "panes": "head",
     }
     by_ui = {"by": "joint", "k": 5}  # the neighbour settings, picked in the neighbours panel
     assert set(chosen) | set(by_ui) == set(defaults), "a state field this test does not round-trip"
