@@ -79,6 +79,18 @@ def test_capture_removes_padding_and_keeps_provenance():
     np.testing.assert_array_equal(captured.k[1][first:first + len(ids[1])], alone.k[1])
 
 
+def test_staged_copies_land_every_batch_in_the_same_rows_as_direct_copies():
+    """The CUDA path (pinned buffers, each batch landing while the next one runs), driven on the CPU:
+    4 batches reuse both buffer sets, the last lands at the end, the shortest is smaller than the buffers."""
+    settings = Settings()
+    loaded = load_model(get_model(settings, "tiny-gpt2"), settings, "cpu")
+    prepared = prepare(loaded, list(load_corpus("default", "text", 7).items))
+    direct = capture(loaded, prepared, batch_size=2, staged=False)
+    staged = capture(loaded, prepared, batch_size=2, staged=True)
+    for a, b in zip(direct.q + direct.k, staged.q + staged.k):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_image_tokens_carry_patch_rows_and_columns():
     settings = Settings()
     loaded = load_model(get_model(settings, "tiny-vit"), settings, "cpu")

@@ -1,7 +1,8 @@
 """Batched, no-grad forward passes that fill host arrays with every head's q and k.
 
 Batches are sorted by length (less padding); each attention call selects the valid tokens on
-the device and copies them to host once per layer and batch, straight to their final rows.
+the device and copies them to host once per layer and batch, to their final rows (host.py: on
+CUDA through pinned buffers, without stalling the GPU).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .host import HostArrays
 from .inputs import Prepared
 from .model import LoadedModel
 
@@ -36,37 +38,33 @@ def capture(
     batch_size: int = 32,
     dtype=np.float16,
     progress: Callable[[int], None] | None = None,
+    staged: bool | None = None,
 ) -> Captured:
-    """Every head's q and k for every valid token of `prepared`, in token-table row order."""
+    """Every head's q and k for every valid token of `prepared`, in token-table row order.
+    `staged`: copy through pinned buffers (host.py); by default on CUDA."""
     n, H, D, L = prepared.n_tokens, loaded.heads, loaded.head_dim, loaded.layers
     q_out = [np.empty((n, H, D), dtype=dtype) for _ in range(L)]
     k_out = [np.empty((n, H, D), dtype=dtype) for _ in range(L)]
     scaling = [0.0] * L
     torch_dtype = torch.float16 if dtype == np.float16 else torch.float32
     adapter = loaded.adapter
-    state: dict = {}
+    host = HostArrays(q_out, k_out, torch_dtype, loaded.device.type == "cuda" if staged is None else staged)
     reported: set[int] = set()
 
     def sink(layer: int, q: torch.Tensor, k: torch.Tensor, scale: float) -> None:
-        valid, dest = state["valid"], state["dest"]
-        # (batch, heads, seq, dim) -> (valid tokens, heads, dim), on the device, then one copy to host.
-        qv = q.transpose(1, 2)[valid].to(torch_dtype).cpu().numpy()
-        kv = k.transpose(1, 2)[valid].to(torch_dtype).cpu().numpy()
-        q_out[layer][dest] = qv
-        k_out[layer][dest] = kv
+        host.put(layer, q, k)
         scaling[layer] = scale
         reported.add(layer)
 
     with adapter.trace(loaded.model, sink):
         for idx in batches(prepared, batch_size):
             inputs, valid = adapter.inputs(loaded, prepared, idx)
-            state["valid"] = valid
-            state["dest"] = np.concatenate(
-                [np.arange(prepared.offsets[i], prepared.offsets[i + 1]) for i in idx]
-            )
+            host.start(valid, np.concatenate([np.arange(prepared.offsets[i], prepared.offsets[i + 1]) for i in idx]))
             adapter.forward(loaded.model, inputs)
+            host.end()
             if progress:
                 progress(len(idx))
+        host.finish()
     _check_every_layer(loaded, reported)
     return Captured(q_out, k_out, scaling)
 
