@@ -18,7 +18,8 @@ const row = (label, ...controls) => h("label", { class: "field stacked" }, h("sp
 
 /**
  * The overlay controls for statistics `stats` (HeadStats) and the state; set(patch) moves it.
- * tint: offer the tint (the matrix) or not (the map sizes points instead).
+ * tint: the matrix's controls (a tint; the order is within each layer) or the map's (no tint: it
+ * sizes points instead; the order is the table's).
  */
 export function overlayControls(stats, state, set, { tint = true } = {}) {
   const names = stats.names;
@@ -30,7 +31,8 @@ export function overlayControls(stats, state, set, { tint = true } = {}) {
     if (stats.has(state.tint)) box.append(tintLegend(stats, state.tint));
   }
   const sort = parseSort(state.sort, stats);
-  box.append(row("Order heads in each layer by",
+  // The matrix orders the heads within each layer; the table, every head at once.
+  box.append(row(tint ? "Order heads in each layer by" : "Order the table by",
     select("Order heads by", [["", "head index"], ...names.flatMap((n) => [[`-${n}`, `${n}, highest first`], [n, `${n}, lowest first`]])],
       sort ? `${sort.desc ? "-" : ""}${sort.name}` : "", (v) => set({ sort: v }), "sort-select")));
   box.append(row("Keep label kind (dim the rest)",
