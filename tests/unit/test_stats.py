@@ -18,6 +18,11 @@ def text_tokens(n: int, special=(), ids=None) -> Tokens:
                   token_id=np.arange(n) if ids is None else np.asarray(ids))
 
 
+def joined(tables: list[Tokens]) -> Tokens:
+    """The token tables of several items, one after the other."""
+    return Tokens(*(np.concatenate([getattr(t, f) for t in tables]) for f in Tokens.__dataclass_fields__))
+
+
 def one_head(q: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, head_dim) -> (n, 1, head_dim): a layer with one head."""
     return q[:, None, :], k[:, None, :]
@@ -28,8 +33,7 @@ def stats_of(items_qk, tokens, causal=False, scaling=1.0, token_ids=None):
     q = np.concatenate([one_head(a, b)[0] for a, b in items_qk])
     k = np.concatenate([one_head(a, b)[1] for a, b in items_qk])
     offsets = np.concatenate([[0], np.cumsum([len(a) for a, _ in items_qk])])
-    table = Tokens(*(np.concatenate([getattr(t, f) for t in tokens]) for f in Tokens.__dataclass_fields__))
-    out = layer_statistics(q, k, scaling, causal, offsets, table, token_ids)
+    out = layer_statistics(q, k, scaling, causal, offsets, joined(tokens), token_ids)
     return {name: float(v[0]) for name, v in out.items()}
 
 
@@ -192,8 +196,7 @@ def test_batched_attention_is_the_attention_rebuilt_item_by_item():
     lengths = [5, 7, 5, 5, 7]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     q, k = rng.normal(size=(2, offsets[-1], 3, 4))
-    table = Tokens(*(np.concatenate([getattr(text_tokens(n), f) for n in lengths]) for f in Tokens.__dataclass_fields__))
-    batches = item_batches(table, offsets, np.arange(5), heads=3)
+    batches = item_batches(joined([text_tokens(n) for n in lengths]), offsets, np.arange(5), heads=3)
     assert sorted(len(b.position) for b in batches) == [5, 7]  # one batch per length
     for causal in (False, True):
         for b in batches:
