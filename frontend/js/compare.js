@@ -8,8 +8,7 @@ import * as api from "./api.js";
 import { Corpus } from "./corpus.js";
 import { errorBox, fill, h, loading, painted } from "./dom.js";
 import { HeadMapPlot, extent } from "./headmap.js";
-import { HeadStats, statsUnavailable } from "./headstats.js";
-import { headCard } from "./heads.js";
+import { HeadStats, headCard, statsUnavailable } from "./headstats.js";
 import { keeper } from "./overlays.js";
 import { overlayControls } from "./overlaypanel.js";
 import { PairedHeads } from "./comparehead.js";
@@ -112,11 +111,6 @@ export class CompareView extends View {
     this.maps = null;
     this.pair = null;
     this.bKey = null;
-    this.onResize = () => {
-      clearTimeout(this.resizeTimer);
-      this.resizeTimer = setTimeout(() => !this.el.hidden && this.bctx && this.show(this.ctx.store.get(), new Set(["view"])), 150);
-    };
-    window.addEventListener("resize", this.onResize);
   }
 
   async show(state, changed) {
@@ -149,6 +143,7 @@ export class CompareView extends View {
     this.bctx = null;
     this.pair?.destroy();
     this.pair = null;
+    for (const m of this.maps || []) m.map.destroy();
     this.maps = null;
     const wait = loading(`Loading atlas ${b}…`);
     fill(this.body, wait.el);
@@ -236,7 +231,7 @@ export class CompareView extends View {
   }
 
   destroy() {
-    window.removeEventListener("resize", this.onResize);
+    for (const m of this.maps || []) m.map.destroy();
     this.pair?.destroy();
   }
 }

@@ -2,7 +2,8 @@
 // (heads that attend alike lie close), coloured by layer or by label kind, sized by a
 // statistic, dimmed where the filter leaves it out. Hovering a point rings it and draws lines
 // to its nearest heads by the full distance (the map only approximates it); a click is the
-// caller's. A few thousand heads stay light as SVG: no WebGL needed.
+// caller's. A few thousand heads stay light as SVG: no WebGL needed. It draws itself again
+// when its element changes size.
 
 import { h, headLabel } from "./dom.js";
 import { BG, FAINT, LABEL, LAYERS, WHITE, kindColour, rampColour } from "./theme.js";
@@ -43,6 +44,11 @@ export class HeadMapPlot {
       const i = this.hit(e);
       if (i >= 0) this.onClick?.(this.map.points[i]);
     });
+    this.size = "";
+    this.resizes = new ResizeObserver(() => {
+      if (this.map && el.clientWidth && `${el.clientWidth}x${el.clientHeight}` !== this.size) this.draw(this.map, this.opts);
+    });
+    this.resizes.observe(el);
   }
 
   /**
@@ -55,6 +61,7 @@ export class HeadMapPlot {
     this.opts = opts;
     const { stats, colour, size, keep, selected, span = null } = opts;
     const pts = map.points;
+    this.size = `${this.el.clientWidth}x${this.el.clientHeight}`;
     const W = Math.max(200, this.el.clientWidth);
     const H = Math.max(200, this.el.clientHeight);
     this.svg.setAttribute("width", W);
@@ -180,5 +187,9 @@ export class HeadMapPlot {
   /** What export.js saves: the SVG as drawn. */
   exportTarget() {
     return this.map ? { svg: this.svg } : null;
+  }
+
+  destroy() {
+    this.resizes.disconnect();
   }
 }

@@ -4,9 +4,9 @@
 // a click on a point or a row opens the head in the head view.
 
 import * as api from "./api.js";
-import { clear, errorBox, fill, fmt, h, headLabel, loading, painted } from "./dom.js";
+import { clear, errorBox, fill, fmt, h, loading, painted } from "./dom.js";
 import { HeadMapPlot } from "./headmap.js";
-import { HeadStats, labelLine, statsList, statsUnavailable } from "./headstats.js";
+import { HeadStats, headCard, statsUnavailable } from "./headstats.js";
 import { keeper } from "./overlays.js";
 import { overlayControls } from "./overlaypanel.js";
 import { StatsTable, downloadButtons } from "./statstable.js";
@@ -15,7 +15,7 @@ import { hideTooltip, showTooltip } from "./tooltip.js";
 import { View } from "./view.js";
 
 // The state fields that change what is drawn, not what is loaded.
-const DRAWN = ["mapcolor", "size", "sort", "kind", "where", "layer", "head", "view"];
+const DRAWN = ["mapcolor", "size", "sort", "kind", "where", "layer", "head", "view"]; // view: what changed while it was hidden
 
 export class HeadsView extends View {
   constructor(ctx, el, side) {
@@ -35,11 +35,6 @@ export class HeadsView extends View {
     this.current = h("div", { class: "card current-head" });
     this.fit = h("div", { class: "card muted small" });
     side.append(h("h3", {}, "Map of heads"), this.legend, this.current, this.controls, this.fit);
-    this.onResize = () => {
-      clearTimeout(this.resizeTimer);
-      this.resizeTimer = setTimeout(() => this.data && !this.el.hidden && this.draw(this.ctx.store.get()), 150);
-    };
-    window.addEventListener("resize", this.onResize);
   }
 
   async show(state, changed) {
@@ -129,21 +124,8 @@ export class HeadsView extends View {
   }
 
   destroy() {
-    window.removeEventListener("resize", this.onResize);
+    this.map.destroy();
   }
-}
-
-/** A head's card: its name, label line, every statistic, its nearest heads (links when `open` is given). */
-export function headCard(stats, point, { nearest = [], open = null } = {}) {
-  const i = stats.rowOf(point.layer, point.head);
-  return h("div", { class: "head-card", dataset: { layer: point.layer, head: point.head } },
-    h("div", { class: "card-title" }, headLabel(point.layer, point.head)),
-    labelLine(point.kind, point.label, kindColour(point.kind, stats.kinds)),
-    statsList(stats, (name) => (i < 0 ? null : stats.value(name, i))),
-    nearest.length ? h("div", { class: "nearest" }, h("span", { class: "muted" }, "Attends most like: "),
-      nearest.flatMap((n, j) => [j ? ", " : "",
-        open ? h("button", { class: "link", onclick: () => open(n.layer, n.head) }, headLabel(n.layer, n.head)) : headLabel(n.layer, n.head),
-        h("span", { class: "muted" }, ` (${fmt(n.distance, 2)})`)])) : null);
 }
 
 /** The legend of the map: the colour (layers as a ramp, or kinds with their counts, a click keeps one) and the size. */

@@ -3,7 +3,8 @@
 // while an atlas's statistics are not computed yet (409). Used by the head view's panel, the
 // heads view, the matrix's overlays and the comparison.
 
-import { errorBox, h } from "./dom.js";
+import { errorBox, fmt, h, headLabel } from "./dom.js";
+import { kindColour } from "./theme.js";
 
 export class HeadStats {
   /** answer: GET /api/atlases/{atlas}/stats as JSON. */
@@ -99,6 +100,22 @@ export function statsList(stats, values) {
 export function labelLine(kind, label, colour) {
   return h("div", { class: "head-label", dataset: { kind } },
     h("span", { class: "swatch", style: { background: colour } }), h("span", {}, label));
+}
+
+/**
+ * A head's card: its name, label line, every statistic and, from the map of heads, the heads
+ * that attend most like it (links when `open(layer, head)` is given). point: {layer, head, kind, label}.
+ */
+export function headCard(stats, point, { nearest = [], open = null } = {}) {
+  const i = stats.rowOf(point.layer, point.head);
+  return h("div", { class: "head-card", dataset: { layer: point.layer, head: point.head } },
+    h("div", { class: "card-title" }, headLabel(point.layer, point.head)),
+    labelLine(point.kind, point.label, kindColour(point.kind, stats.kinds)),
+    statsList(stats, (name) => (i < 0 ? null : stats.value(name, i))),
+    nearest.length ? h("div", { class: "nearest" }, h("span", { class: "muted" }, "Attends most like: "),
+      nearest.flatMap((n, j) => [j ? ", " : "",
+        open ? h("button", { class: "link", onclick: () => open(n.layer, n.head) }, headLabel(n.layer, n.head)) : headLabel(n.layer, n.head),
+        h("span", { class: "muted" }, ` (${fmt(n.distance, 2)})`)])) : null);
 }
 
 /**

@@ -82,12 +82,14 @@ export class MatrixView extends View {
   async show(state, changed) {
     const key = `${this.atlas.id}|${state.method}`;
     this.renderColorSelect(state);
+    // Compared with what is on screen, not with `changed`: they may have moved while another view was shown.
+    const overlays = OVERLAYS.map((k) => state[k]).join("|");
     if (this.statsFor !== this.atlas.id) this.loadStats();
-    else if (OVERLAYS.some((k) => changed.has(k))) this.renderOverlayCard(state);
+    else if (overlays !== this.overlayCardKey) this.renderOverlayCard(state);
     if (key !== this.loadKey) {
       this.loadKey = key;
       await this.load(state);
-    } else if (this.data && OVERLAYS.some((k) => changed.has(k))) {
+    } else if (this.data && overlays !== this.data.overlays) {
       this.applyOverlays(state);
       await this.draw();
     } else if (changed.has("color") || changed.has("search")) {
@@ -219,6 +221,7 @@ export class MatrixView extends View {
       return;
     }
     fill(this.overlayCard, title, overlayControls(this.stats, state, (patch) => this.ctx.store.set(patch)));
+    this.overlayCardKey = OVERLAYS.map((k) => state[k]).join("|");
   }
 
   /** The overlays of the state on the loaded matrix: each layer's heads in their columns, the points put there. */
@@ -229,6 +232,7 @@ export class MatrixView extends View {
     placeColumns(d, columns);
     d.headAt = headsAt(columns, d.heads);
     d.sorted = sorted;
+    d.overlays = this.stats ? OVERLAYS.map((k) => state[k]).join("|") : null; // applied with statistics
     this.points.put("points", { xy: d.xy, runs: d.runs });
     this.recolour();
     this.renderBand();

@@ -298,6 +298,17 @@ def test_a_label_kind_filter_dims_the_other_kinds_in_the_matrix_the_map_and_the_
     dimmed_dots = page.locator(".view-heads circle.dot.dimmed").evaluate_all("els => els.map(e => [Number(e.dataset.layer), Number(e.dataset.head)])")
     dimmed_rows = page.locator(".view-heads tr.dimmed").evaluate_all("els => els.map(e => [Number(e.dataset.layer), Number(e.dataset.head)])")
     assert sorted(map(tuple, dimmed_dots)) == others == sorted(map(tuple, dimmed_rows))
+    # ordered by the table's header here, the matrix shows that order when it is shown again
+    page.locator(".view-heads th[data-stat=entropy]").click()
+    page.wait_for_function("new URLSearchParams(location.search).get('sort') === '-entropy'")
+    page.locator("#view-tabs [data-view=matrix]").click()
+    value = {(l, h): v for l, h, v in zip(cols["layer"], cols["head"], cols["entropy"])}
+    layers, heads = max(cols["layer"]) + 1, max(cols["head"]) + 1
+    expected = [[l, h] for l in range(layers) for h in sorted(range(heads), key=lambda h: (-value[(l, h)], h))]
+    grid = "els => els.map(e => [Number(e.dataset.layer), Number(e.dataset.head)])"
+    page.wait_for_function("expected => JSON.stringify(Array.from(document.querySelectorAll('.matrix-grid .cell'), "
+                           "e => [Number(e.dataset.layer), Number(e.dataset.head)])) === JSON.stringify(expected)", arg=expected)
+    assert page.locator(".matrix-grid .cell").evaluate_all(grid) == expected
 
 
 # ---- statistics not computed yet ----------------------------------------------------------------
