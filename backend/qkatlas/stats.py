@@ -19,7 +19,7 @@ from scipy.special import entr
 
 from .joint import softmax
 
-VERSION = 1  # bumped when a definition changes: stats of an older version are recomputed
+VERSION = 2  # bumped when a definition or label rule changes: stats of an older version are recomputed
 
 # name -> (definition for people, unit). The order is the columns' order in every export.
 DEFINITIONS: dict[str, tuple[str, str]] = {
@@ -54,11 +54,12 @@ THRESHOLDS = {
     "self": 0.5,
     "first": 0.5,
     "special": 0.5,
-    "positional": 0.5,
+    # a near-uniform head before positional: its scores barely move its attention, whatever explains them
     "broad": 0.9,  # entropy
+    "positional": 0.5,
     "local": 1.5,  # mean distance in tokens or patches (at most)
 }
-KINDS = ("induction", "previous-token", "next-token", "self", "sink", "special", "positional", "broad", "local",
+KINDS = ("induction", "previous-token", "next-token", "self", "sink", "special", "broad", "positional", "local",
          "content")  # the labels' rules, in the order they are checked
 OFFSET_NAMES = {"previous": "\u22121", "self": "0", "next": "+1"}
 
@@ -343,10 +344,10 @@ def label(stats: dict[str, float | None], unit: str = "tokens") -> tuple[str, st
         return "sink", f"attention sink (first token {v['first']:.2f})"
     if over("special"):
         return "special", f"special tokens ({v['special']:.2f})"
-    if over("positional"):
-        return "positional", f"positional ({v['positional']:.2f} of score variance)"
     if over("entropy", "broad"):
         return "broad", f"broad / uniform (entropy {v['entropy']:.2f})"
+    if over("positional"):
+        return "positional", f"positional ({v['positional']:.2f} of score variance)"
     if v["distance"] is not None and v["distance"] <= t["local"]:
         return "local", f"local (mean distance {v['distance']:.1f} {unit})"
     return "content", f"content (positional {v['positional'] or 0:.2f}, entropy {v['entropy'] or 0:.2f})"

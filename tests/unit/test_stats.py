@@ -219,6 +219,8 @@ def test_labels_follow_the_documented_order():
     assert label(base) == ("content", "content (positional 0.10, entropy 0.50)")
     assert label({**base, "distance": 1.2}, "patches") == ("local", "local (mean distance 1.2 patches)")
     assert label({**base, "positional": 0.77}) == ("positional", "positional (0.77 of score variance)")
+    # near-uniform attention is broad whatever explains its small differences (random init)
+    assert label({**base, "positional": 0.77, "entropy": 0.95})[0] == "broad"
     # a previous-token head is positional too: the more specific name wins
     assert label({**base, "positional": 0.9, "previous": 0.83})[0] == "previous-token"
     assert label({**base, "previous": 0.83, "induction": 0.42}) == ("induction", "induction (0.42)")
