@@ -9,12 +9,13 @@ learning rate N / exaggeration, momentum 0.8, gains, steps clipped to norm 5, re
 every iteration. The gradient is exact, not approximated: the repulsion sums over every pair
 of points of a head, in blocks of rows so memory stays bounded.
 
-Cost of the exact repulsion: heads x points^2 pairs per iteration, a dozen float32 operations
-each. A layer of GPT-2 small at 20k points per head is 4.8e9 pairs: as one fused kernel
-(torch.compile, used on CUDA) that is compute-bound, a few ms per iteration on an H100-class
-GPU, so ~3 ms x 750 iterations x 12 layers ~ 30 s per layout (an estimate: no GPU measured it).
-Eager torch writes each intermediate to memory, ~50 bytes per pair, ~10x slower; it is the
-fallback when compiling fails, and what the CPU runs (t-SNE is batched only on CUDA).
+Cost of the exact repulsion (estimates: no GPU has measured it): heads x points^2 pairs per
+iteration, ~18 float32 instructions each in 2-D. A layer of GPT-2 small at 20k points per head
+is 4.8e9 pairs: as one fused kernel (torch.compile, used on CUDA) that is compute-bound, ~4 ms
+per iteration on an H100-class GPU, so ~4 ms x 750 iterations x 12 layers ~ 40 s per layout.
+Eager torch writes each intermediate to memory, ~75 bytes per pair, ~90 ms per iteration at
+4 TB/s, ~25x slower; it is the fallback when compiling fails, and what the CPU runs (t-SNE is
+batched only on CUDA).
 
 Reproducible for a seed on a given device: the seed draws the start's jitter; per-point sums
 are row reductions, and the one scatter (the transpose half of the attraction) adds in fixed
@@ -238,5 +239,5 @@ def tsne_params(points: int, seed: int, perplexity: float = PERPLEXITY, n_iter: 
     approximations, which placement then picks for itself)."""
     return {"implementation": IMPLEMENTATION, "perplexity": effective_perplexity(points, perplexity), "seed": seed,
             "repulsion": "exact", "init": "pca", "early_exaggeration": EARLY_EXAGGERATION,
-            "early_exaggeration_iter": early_exaggeration_iter, "n_iter": n_iter, "learning_rate": "points / exaggeration",
-            "momentum": MOMENTUM}
+            "early_exaggeration_iter": early_exaggeration_iter, "n_iter": n_iter,
+            "learning_rate": "points / exaggeration", "momentum": MOMENTUM}
