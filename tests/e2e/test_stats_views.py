@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -151,6 +152,14 @@ def test_the_map_colours_heads_by_label_and_sizes_them_by_a_statistic(page, serv
     legend = page.locator(".side-heads .legend .kind-row").all_inner_texts()
     counts = {k: sum(p["kind"] == k for p in hm["points"]) for k in {p["kind"] for p in hm["points"]}}
     assert sorted(legend) == sorted(f"{k} ({n})" for k, n in counts.items())
+    # the header's SVG button saves the map as drawn: a point per head in its colour
+    with page.expect_download() as got:
+        page.locator("#export-svg").click()
+    assert got.value.suggested_filename.endswith(".svg")
+    svg = ET.fromstring(download_bytes(got.value))
+    dots = [c for c in svg.iter("{http://www.w3.org/2000/svg}circle") if "dot" in (c.get("class") or "")]
+    assert len(dots) == len(hm["points"])
+    assert {c.get("fill") for c in dots} == {colours[p["kind"]] for p in hm["points"]}
 
 
 def test_the_statistics_table_sorts_by_a_column_opens_a_head_and_downloads_csv_and_parquet(page, server, api, e2e_atlases):
