@@ -13,7 +13,6 @@ SMACOF) places the heads in 2-D with those distances.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.manifold import smacof
 
 from .stats import visible
 
@@ -59,6 +58,8 @@ def head_distances(roots: np.ndarray, rows: int) -> np.ndarray:
 def head_map(distance: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict]:
     """(coords (heads, 2) float32, fit): metric MDS of `distance`. fit: the normalised stress
     and the correlation between the map's distances and the heads' distances."""
+    from sklearn.manifold import smacof  # 2.6 s to import: only when a map is drawn
+
     n = len(distance)
     if n < 3:  # MDS needs three points; two heads lie on a line at their distance
         coords = np.zeros((n, 2))
