@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: run test test-fast install clean
+.PHONY: run test test-fast test-deploy install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not e2e"
+
+# The container built and run (tests/deploy/run.sh, docs/deploy.md): slow, kept out of `make test`.
+test-deploy:
+	bash tests/deploy/run.sh
 
 clean:
 	rm -rf $(VENV) .cache atlases
