@@ -30,8 +30,10 @@ RUN case "$TORCH_VARIANT" in \
     esac \
  && python -m venv /opt/venv \
  && pip install --find-links /tmp/build ${index:+--index-url "$index"} $TORCH_SPEC
-# The dependencies alone, from pyproject.toml: this layer survives edits to the code.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/build/pyproject.toml', 'rb'))['project']['dependencies']))" \
+# The dependencies alone, from pyproject.toml: this layer survives edits to the code. With the
+# cluster extra (Dask), so that the image also runs the scheduler and workers of compose's
+# `cluster` profile.
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/build/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['cluster']))" \
       > /tmp/build/requirements.txt \
  && pip install --find-links /tmp/build -r /tmp/build/requirements.txt
 # .dockerignore admits only what the package needs. A regular (not editable) install: the front
