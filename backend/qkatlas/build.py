@@ -29,6 +29,7 @@ from .joint import joint_transforms
 from .progress import Reporter, Silent
 from .layout import layouts
 from .manifest import CorpusBlock, ImageBlock, Manifest, ModelBlock, manifest_exists, read_manifest
+from .reduce.knn import drop_graphs
 from .reduce.run import heads_of, pending_heads, reduce_layout
 from .settings import Settings
 from .stats_run import measure_induction, stats_stage
@@ -159,6 +160,7 @@ def reduce_stage(settings: Settings, path: Path, methods: list[str], dims: list[
         reduce_layout(path, layout, heads, device=device, workers=settings.workers, seed=settings.seed,
                       on_done=lambda _summary: reporter.advance(), cluster=cluster)
         writer.record_layout(layout, settings.seed)
+    drop_graphs(path)  # the kNN graphs the layouts shared: nothing reads them once all are written
 
 
 def cluster_for(settings: Settings, reporter: Reporter):

@@ -21,6 +21,8 @@ Layout of an atlas folder (all readable with numpy and pyarrow):
                                        float32 (2 * tokens, dim): queries first, then keys
     projections/{method}-{dim}d/L{layer:02d}H{head:02d}.json
                                        method, params, quality, seconds
+    knn/L{layer:02d}H{head:02d}.npz     while a build runs: the head's kNN graph that its UMAP and t-SNE
+                                       layouts share (reduce/knn.py); removed when every layout is written
     induction.npy                      float32 (layers, heads): induction scores (causal models), measured
                                        at capture on repeated random tokens (stats_run.py)
     stats.parquet                      one row per head: layer, head, kv_head, kind, label, then every

@@ -18,11 +18,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ..files import atomic_path
 from ..store import head_name
+
+if TYPE_CHECKING:  # torch is imported where it is used: the API imports this module (place -> run) and no torch
+    import torch
 
 K = 90  # t-SNE's 3 x perplexity 30; UMAP's 15 and any fewer are the first columns
 _BLOCK_BYTES = 1 << 26  # one block of the distance matrix: small blocks stay in cache (measured faster)
@@ -67,6 +71,8 @@ def knn_heads(X: torch.Tensor, k: int, include_self: bool = True,
     blocks of about `block_bytes`; the kept distances are then recomputed from differences, so
     they carry no cancellation error and exact duplicates are exactly 0 apart.
     """
+    import torch
+
     H, P, F = X.shape
     X = X.float()
     k = min(k, P if include_self else P - 1)
@@ -97,12 +103,14 @@ def knn_heads(X: torch.Tensor, k: int, include_self: bool = True,
 
 def _gather_rows(points: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """points: (heads, P, F), index: (heads, R, k) -> (heads, R, k, F)."""
-    h = torch.arange(points.shape[0], device=points.device)[:, None, None]
+    h = index.new_tensor(range(points.shape[0]))[:, None, None]
     return points[h, index]
 
 
 def exact_graph(X: np.ndarray, k: int = K) -> Graph:
     """X: (points, features) -> the Graph of its k nearest neighbours (fewer for tiny clouds)."""
+    import torch
+
     dist, idx = knn_heads(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))[None], k, include_self=False)
     return Graph(idx[0].numpy().astype(np.int32), dist[0].numpy())
 

@@ -16,14 +16,19 @@ Adding a method is one class here and one entry in REDUCERS.
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import numpy as np
 
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .knn import Graph
 
 
 class CannotPlace(InvalidInput):
@@ -94,13 +99,26 @@ class Reducer:
     placed_by: ClassVar[str | None] = None  # how new points are placed, for people
     refits: ClassVar[bool] = False  # placing rebuilds the fitted estimator from the head's cloud and coords
 
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        """X: (points, features) -> (points, dim) float32."""
+    @property
+    def neighbours(self) -> int:
+        """How many nearest neighbours of each point the fit reads from the head's shared
+        Graph (knn.py); 0 for a method that needs none."""
+        return 0
+
+    @property
+    def starts_from(self) -> tuple[str, int] | None:
+        """(method, dim) of the same head's layout the fit begins from, when the atlas has it."""
+        return None
+
+    def fit_transform(self, X: np.ndarray, graph: Graph | None = None, start: np.ndarray | None = None) -> np.ndarray:
+        """X: (points, features) -> (points, dim) float32. `graph`: X's kNN Graph with at least
+        `neighbours` columns, shared with the head's other layouts; computed when not given.
+        `start`: the head's `starts_from` layout (points, its dim), when stored."""
         raise NotImplementedError
 
-    def fit_head(self, X: np.ndarray) -> HeadFit:
+    def fit_head(self, X: np.ndarray, graph: Graph | None = None, start: np.ndarray | None = None) -> HeadFit:
         """X: (points, features) -> its HeadFit."""
-        Y = self.fit_transform(X)
+        Y = self.fit_transform(X, graph, start)
         return HeadFit(Y, self.params, self.placement())
 
     def placement(self) -> dict:
@@ -143,7 +161,7 @@ class PCAReducer(Reducer):
     placeable: ClassVar[bool] = True
     placed_by: ClassVar[str] = "PCA projection"
 
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+    def fit_transform(self, X: np.ndarray, graph: Graph | None = None, start: np.ndarray | None = None) -> np.ndarray:
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=self.dim, random_state=self.seed, svd_solver="full")
@@ -179,6 +197,15 @@ class PCAReducer(Reducer):
         return Placer(lambda X: cls.place(meta, X), 4 * (len(meta["components"]) + 1) * len(meta["mean"]))
 
 
+# The share of umap-learn's default epochs (200 above 10k points, 500 below) that UMAP layouts
+# run. umap-learn spends nearly all of a fit in these epochs (its kNN search, now shared, and its
+# graph are ~15%), so fewer epochs is the one way to do much less work per layout; the share is
+# the smallest that kept knn_recall@10 within 0.02 of umap-learn's on real heads (MiniLM, 14,880
+# points: bench/layouts.py measures both in one run). The PCA start, umap-learn's own option,
+# replaces its spectral one, which took 120 s on a MiniLM layer-0 head of exact duplicates.
+UMAP_EPOCHS = 0.6
+
+
 @dataclass
 class UMAPReducer(Reducer):
     n_neighbors: int = 15
@@ -193,16 +220,30 @@ class UMAPReducer(Reducer):
     compiles: ClassVar[bool] = True
     refits: ClassVar[bool] = True
 
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+    @property
+    def neighbours(self) -> int:
+        return self.n_neighbors - 1  # umap-learn counts the point itself among its n_neighbors
+
+    def fit_transform(self, X: np.ndarray, graph: Graph | None = None, start: np.ndarray | None = None) -> np.ndarray:
+        """umap-learn's fit from the head's exact kNN graph, with a PCA start and UMAP_EPOCHS of
+        its default epochs (see there)."""
         import umap
 
-        model = umap.UMAP(n_components=self.dim, n_neighbors=self.n_neighbors, min_dist=self.min_dist,
-                          random_state=self.seed, n_jobs=1, low_memory=True)
-        self.params = {"implementation": "umap-learn", "n_neighbors": self.n_neighbors, "min_dist": self.min_dist,
-                       "metric": "euclidean", "seed": self.seed}
-        # umap-learn warns when its spectral start falls back to a random one (a disconnected
-        # kNN graph, common for heads with tight clusters); the layout is still valid and the
-        # stored quality score says how good it is, so keep the progress bars clean.
+        from .batched_umap import default_epochs
+        from .knn import exact_graph
+
+        k = min(self.n_neighbors, len(X) - 1)
+        graph = exact_graph(X) if graph is None else graph  # all K columns: the same graph as a shared one
+        epochs = max(1, round(UMAP_EPOCHS * default_epochs(len(X))))
+        model = umap.UMAP(n_components=self.dim, n_neighbors=k, min_dist=self.min_dist, random_state=self.seed,
+                          n_jobs=1, low_memory=True, init="pca", n_epochs=epochs,
+                          precomputed_knn=graph.with_self(k))
+        self.params = {"implementation": "umap-learn", "n_neighbors": k, "min_dist": self.min_dist,
+                       "metric": "euclidean", "seed": self.seed, "init": "pca", "n_epochs": epochs,
+                       "neighbours": "exact kNN, shared by the head's layouts"}
+        # umap-learn warns that a precomputed kNN without its search index cannot transform
+        # (placement rebuilds its own: see placer) and about disconnected kNN graphs (common for
+        # heads with tight clusters; the stored quality says how good the layout is).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return np.asarray(model.fit_transform(X), dtype=np.float32)
@@ -265,6 +306,18 @@ class UMAPReducer(Reducer):
 # clusters, whole fit, CPU seconds bh / fft): 1000 points 3.3 / 11.3, 3000: 9.9 / 20.8,
 # 5000: 17.8 / 20.2, 6000: 22.8 / 23.5, 8000: 33.0 / 24.7. The crossover is near 6000.
 FFT_MIN_POINTS = 6000
+# The work of a t-SNE layout, chosen by measuring against openTSNE's defaults on MiniLM heads of
+# 14,880 points (bench/layouts.py measures both in one run). 2-D: openTSNE's fit on the shared
+# exact kNN affinities with half its iterations (early exaggeration, then plain), which kept
+# knn_recall@10 within ~0.01 at a sixth of the CPU time (a fifth fewer iterations lost 0.03).
+# 3-D: openTSNE has no FFT form in 3-D and its Barnes-Hut costs ~0.4 s per iteration there, so a
+# default 3-D fit takes ~4 min per head; instead the 3-D layout starts from the head's 2-D t-SNE
+# (the 2-D layout, plus the cloud's third PCA axis at a tenth of its spread), which has been
+# through early exaggeration already, and runs a few plain iterations with a coarser tree.
+TSNE_ITER = (100, 200)  # openTSNE's defaults: (250, 500)
+TSNE_3D_ITER = 50
+TSNE_3D_THETA = 1.0  # openTSNE's default: 0.5, at ~3x the cost per iteration in 3-D
+THIRD_AXIS = 0.1
 
 
 @dataclass
@@ -280,20 +333,49 @@ class TSNEReducer(Reducer):
     placed_by: ClassVar[str] = "openTSNE transform"
     refits: ClassVar[bool] = True
 
+    @property
+    def neighbours(self) -> int:
+        return int(3 * self.perplexity)  # openTSNE's k for a perplexity
+
+    @property
+    def starts_from(self) -> tuple[str, int] | None:
+        return (self.name, 2) if self.dim == 3 else None
+
     def gradient(self, points: int) -> str:
         """openTSNE's negative-gradient method for `points`: its FFT interpolation exists for
         1-D and 2-D only and pays from FFT_MIN_POINTS up; Barnes-Hut otherwise."""
         return "fft" if self.dim <= 2 and points >= FFT_MIN_POINTS else "bh"
 
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+    def fit_transform(self, X: np.ndarray, graph: Graph | None = None, start: np.ndarray | None = None) -> np.ndarray:
+        """3-D begins from `start`, the head's 2-D t-SNE layout (points, 2), or fits one first."""
         from openTSNE import TSNE
+        from openTSNE.affinity import PerplexityBasedNN
+        from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+        from .knn import exact_graph
 
         perplexity = min(self.perplexity, max(2.0, (len(X) - 1) / 3))
+        graph = (exact_graph(X) if graph is None else graph).first(min(int(3 * perplexity), len(X) - 1))
+        affinities = PerplexityBasedNN(knn_index=PrecomputedNeighbors(graph.indices, graph.distances),
+                                       perplexity=perplexity, n_jobs=self.threads)
         gradient = self.gradient(len(X))
-        self.params = {"perplexity": perplexity, "seed": self.seed, "gradient": gradient}
-        tsne = TSNE(n_components=self.dim, perplexity=perplexity, random_state=self.seed, n_jobs=self.threads,
-                    negative_gradient_method=gradient, verbose=False)
-        return np.asarray(tsne.fit(X), dtype=np.float32)
+        common = {"perplexity": perplexity, "seed": self.seed, "gradient": gradient,
+                  "neighbours": "exact kNN, shared by the head's layouts"}
+        if self.dim == 3:
+            made = "the head's stored t-SNE 2-D layout" if start is not None else "a t-SNE 2-D layout fitted first"
+            if start is None:
+                start = TSNEReducer(2, self.seed, self.threads, self.perplexity).fit_transform(X, graph)
+            init = _add_axis(X, start, self.seed)
+            early, plain, theta = 0, TSNE_3D_ITER, TSNE_3D_THETA
+            self.params = common | {"init": f"{made}, plus the cloud's third PCA axis", "theta": theta,
+                                    "iterations": [early, plain]}
+        else:
+            init, (early, plain), theta = "pca", TSNE_ITER, 0.5
+            self.params = common | {"init": "pca", "iterations": [early, plain]}
+        tsne = TSNE(n_components=self.dim, perplexity=perplexity, early_exaggeration_iter=early, n_iter=plain,
+                    theta=theta, random_state=self.seed, n_jobs=self.threads, negative_gradient_method=gradient)
+        with _quiet("openTSNE"):  # it warns that a start wider than 1e-4 may converge poorly: ours has converged
+            return np.asarray(tsne.fit(X, affinities=affinities, initialization=init), dtype=np.float32)
 
     def fit_heads(self, clouds: np.ndarray, device: str) -> list[HeadFit]:
         import torch
@@ -331,6 +413,29 @@ class TSNEReducer(Reducer):
 
         # openTSNE's Annoy index lives outside Python: count it as one more copy of the cloud
         return Placer(transform, _footprint(affinities) + Y.nbytes + X.nbytes)
+
+
+def _add_axis(X: np.ndarray, Y: np.ndarray, seed: int) -> np.ndarray:
+    """A 2-D layout Y (points, 2) -> (points, 3): X's third principal axis added, scaled to
+    THIRD_AXIS of Y's spread, so a 3-D fit starts near the 2-D layout and unfolds from it."""
+    from sklearn.decomposition import PCA
+
+    third = PCA(3, random_state=seed).fit_transform(X)[:, 2] if min(X.shape) >= 3 else np.zeros(len(X))
+    spread = third.std()
+    third = third * (THIRD_AXIS * Y.std() / spread) if spread > 0 else third
+    return np.column_stack([Y, third]).astype(np.float64)
+
+
+@contextmanager
+def _quiet(logger: str):
+    """Silence a library's log warnings for a block (and restore its level after)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 # The one registry of methods, in build order (cheap first, so the demo serves something at

@@ -21,7 +21,8 @@ from ..joint import to_joint
 from ..layout import Layout
 from ..store import Atlas, AtlasWriter
 from .executor import run_tasks
-from .methods import REDUCERS, HeadFit, make_reducer
+from .knn import head_graph
+from .methods import REDUCERS, HeadFit, Reducer, make_reducer
 from .quality import projection_quality
 
 if TYPE_CHECKING:
@@ -85,8 +86,19 @@ def reduce_head(atlas_path: str, layer: int, head: int, layout: Layout, seed: in
         return _written(atlas, layer, head, layout)
     X = joint_cloud(atlas, layer, head)
     t0 = time.perf_counter()
-    fit = make_reducer(layout.method, layout.dim, seed, threads).fit_head(X)
+    reducer = make_reducer(layout.method, layout.dim, seed, threads)
+    # The head's kNN graph is computed by its first layout that needs one and read by the rest.
+    graph = head_graph(atlas.path, layer, head, X, reducer.neighbours) if reducer.neighbours else None
+    fit = reducer.fit_head(X, graph, _start(atlas, layer, head, reducer))
     return _write(atlas, layer, head, layout, X, fit, time.perf_counter() - t0, seed)
+
+
+def _start(atlas: Atlas, layer: int, head: int, reducer: Reducer) -> np.ndarray | None:
+    """The stored layout of this head that `reducer` begins from (its `starts_from`), if written."""
+    if reducer.starts_from is None:
+        return None
+    layout = Layout(*reducer.starts_from)
+    return np.asarray(atlas.projection(layer, head, layout)) if atlas.has_projection(layer, head, layout) else None
 
 
 def reduce_layer(atlas_path: str, layer: int, heads: list[int], layout: Layout, device: str, seed: int,
