@@ -1,7 +1,6 @@
 """Batched torch t-SNE: openTSNE's affinities, gradient and layout quality for many heads at once, reproducibly."""
 
 import shutil
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -19,32 +18,13 @@ from qkatlas.reduce.quality import knn_recall
 from qkatlas.reduce.run import joint_cloud, reduce_layout
 from qkatlas.store import Atlas
 
+from .clouds import mixture, one_thread, torch_threads  # noqa: F401 - one_thread: autouse fixture
+
 HEADS, POINTS = 3, 500
 
 
 def _mixture(points=POINTS, features=16, clusters=6, seed=0):
-    """A Gaussian-cluster mixture: (points, features) float32 and each point's cluster."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, features)) * 6
-    labels = rng.integers(0, clusters, points)
-    return (centres[labels] + rng.normal(size=(points, features))).astype(np.float32), labels
-
-
-@contextmanager
-def torch_threads(n):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors gain nothing from threads, and OpenMP spin-waits slow a shared 2-core machine."""
-    with torch_threads(1):
-        yield
+    return mixture(points, features, clusters, seed)
 
 
 @pytest.fixture(scope="module")
