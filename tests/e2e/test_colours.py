@@ -55,16 +55,24 @@ def assert_sides_in_theme_colours(img, queries, keys, colours, opacity, radius):
         assert share >= 0.97, f"{side} points not in the theme's colour: {np.round(t[:20], 2)}"
 
 
+def ramp_at(ramp: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The ramp's colour at each share: its stops spread evenly over 0..1, mixed linearly in RGB
+    (plotly's colour scales and theme.js's rampColour both do this)."""
+    at = np.linspace(0, 1, len(ramp))
+    return np.stack([np.interp(share, at, ramp[:, c]) for c in range(3)], axis=1)
+
+
 def assert_gradient(img, xy, others, share, ramp, bg, opacity, radius):
     """Points of xy with no other point, of xy or of the other side's `others`, within `radius`
     pixels show the ramp's colour at their position share: its first colour at the start of
-    an item, its last at the end, brighter in between."""
+    an item, its last at the end, brighter in between. Every such point is checked, wherever it
+    lies on the ramp, so the check does not depend on which tokens a layout happens to keep apart."""
     alone = isolated(xy, radius, others) & ~np.isnan(share)  # NaN: a special token, drawn grey
     colours = unblend(centre_pixels(img, xy[alone], bg), bg, opacity)
     s = share[alone]
-    assert (s == 0).sum() >= 3 and (s == 1).sum() >= 3
-    assert np.abs(colours[s == 0] - ramp[0]).max(axis=1).mean() < 8
-    assert np.abs(colours[s == 1] - ramp[-1]).max(axis=1).mean() < 8
+    assert len(s) >= 20 and (s <= 0.25).sum() >= 3 and (s >= 0.75).sum() >= 3, f"too few points to read: {s}"
+    error = np.abs(colours - ramp_at(ramp, s)).max(axis=1)
+    assert np.median(error) < 8 and np.mean(error < 16) >= 0.9, f"off the ramp: {np.round(error, 1)}"
     assert spearmanr(s, luminance(colours)).statistic > 0.9
 
 
