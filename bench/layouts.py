@@ -35,11 +35,11 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from baselines import open_tsne, umap_learn  # bench/baselines.py
 from machine import recorded  # bench/machine.py
 from qkatlas.build import build
 from qkatlas.layout import Layout
@@ -78,25 +78,6 @@ def fresh_copy(atlas: Path, into: Path) -> Path:
     return into
 
 
-def umap_learn(X: np.ndarray, dim: int, seed: int) -> np.ndarray:
-    """qkatlas's UMAP before issue 17: umap-learn's defaults, seeded."""
-    import umap
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return umap.UMAP(n_components=dim, n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1,
-                         low_memory=True).fit_transform(X)
-
-
-def open_tsne(X: np.ndarray, dim: int, seed: int) -> np.ndarray:
-    """qkatlas's t-SNE before issue 17: openTSNE's defaults, FFT gradient in 2-D from 6000 points."""
-    from openTSNE import TSNE
-
-    gradient = "fft" if dim == 2 and len(X) >= 6000 else "bh"
-    return np.asarray(TSNE(n_components=dim, perplexity=30, random_state=seed, n_jobs=1,
-                           negative_gradient_method=gradient).fit(X))
-
-
 def library(atlas: Atlas, heads: list[tuple[int, int]], dims: tuple[int, ...], fit, seed: int, out: Path) -> dict:
     """What a build does with the library, head by head and dim by dim in this process: fit,
     score, store. -> measured time and each (head, dim)'s knn_recall@10."""
@@ -115,11 +96,14 @@ def library(atlas: Atlas, heads: list[tuple[int, int]], dims: tuple[int, ...], f
 
 def ours(path: Path, method: str, heads: list[tuple[int, int]], dims: tuple[int, ...], seed: int) -> dict:
     """The build's reduce stage, layout after layout (all heads of 2-D, then of 3-D)."""
+    each = {}
+
     def run():
         for dim in dims:
-            reduce_layout(path, Layout(method, dim), heads, workers=0, seed=seed)
+            each[f"{method}-{dim}d"] = measured(lambda: reduce_layout(path, Layout(method, dim), heads, workers=0,
+                                                                      seed=seed))
 
-    timing = measured(run)
+    timing = measured(run) | {"per_layout": each}
     atlas = Atlas(path)
     recall = {(layer, head, dim): atlas.projection_meta(layer, head, Layout(method, dim))["quality"][RECALL]
               for layer, head in heads for dim in dims}
@@ -165,8 +149,8 @@ def umap_part(atlas_path: Path, work: Path, n_heads: int, seed: int) -> dict:
     speed_wall, speed_cpu = theirs["wall_s"] / mine["wall_s"], theirs["cpu_s"] / mine["cpu_s"]
     quality = compare(mine["recall"], theirs["recall"], dims)
     return {"heads": len(heads), "layouts": ["umap-2d", "umap-3d"],
-            "qkatlas": {"wall_s": mine["wall_s"], "cpu_s": mine["cpu_s"], "workers": plan_workers(0, len(heads))[0],
-                        "params": mine["params"]},
+            "qkatlas": {"wall_s": mine["wall_s"], "cpu_s": mine["cpu_s"], "per_layout": mine["per_layout"],
+                        "workers": plan_workers(0, len(heads))[0], "params": mine["params"]},
             "umap_learn_per_head_per_dim": {"wall_s": theirs["wall_s"], "cpu_s": theirs["cpu_s"], "workers": 1},
             "speedup_wall": round(speed_wall, 2), "speedup_cpu": round(speed_cpu, 2), RECALL: quality,
             "target": UMAP_TARGET,
@@ -189,7 +173,7 @@ def tsne_part(atlas_path: Path, work: Path, n_heads: int, n_baseline: int, seed:
     quality = compare(mine["recall"], theirs["recall"], dims)
     whole = len(heads) == len(every)
     return {"heads": len(heads), "whole_atlas": whole, "layouts": ["tsne-2d", "tsne-3d"],
-            "qkatlas": {"wall_s": mine["wall_s"], "cpu_s": mine["cpu_s"],
+            "qkatlas": {"wall_s": mine["wall_s"], "cpu_s": mine["cpu_s"], "per_layout": mine["per_layout"],
                         "workers": plan_workers(0, len(heads))[0], "params": mine["params"]},
             "opentsne_defaults": {"heads_timed": len(sampled), "wall_s": theirs["wall_s"], "cpu_s": theirs["cpu_s"],
                                   f"whole_atlas_estimate_s_on_{cores}_cores": round(estimate),

@@ -102,7 +102,7 @@ def test_tsne_3d_starts_from_the_2d_layout_it_is_given_or_fits_that_layout_first
 @pytest.mark.slow  # numba compiles umap-learn's NN-descent for the baseline: ~10 s
 @pytest.mark.parametrize("dim", [2, 3])
 def test_umap_with_less_work_keeps_neighbours_as_well_as_umap_learns_defaults_and_far_better_than_its_start(dim):
-    """The shared exact kNN, a PCA start and UMAP_EPOCHS of the epochs: measured on this cloud
+    """The shared exact kNN, a PCA start and UMAP_EPOCH_SHARE of the epochs: measured on this cloud
     0.298 / 0.301 (ours / umap-learn's defaults) in 2-D, 0.355 / 0.367 in 3-D; PCA 0.16 / 0.20."""
     import umap
 

@@ -2,6 +2,9 @@
 
 A reducer is an estimator: parameters in `__init__`, `fit_transform(X) -> Y` on one head, and
 after the fit `params` (stored with the layout) and `placement()` (what `place` needs later).
+What a fit may share with the head's other layouts is declared too: `neighbours`, how many
+columns of the head's kNN graph it reads (knn.py; run.py hands it the kept one), and
+`starts_from`, the layout of the same head it begins from when the atlas has it.
 Two optional abilities are declared on the class, so run.py and place.py never name a method:
 
   batched form   `fit_heads` fits many heads at once with torch; `batch_devices` names the
@@ -203,7 +206,7 @@ class PCAReducer(Reducer):
 # the smallest that kept knn_recall@10 within 0.02 of umap-learn's on real heads (MiniLM, 14,880
 # points: bench/layouts.py measures both in one run). The PCA start, umap-learn's own option,
 # replaces its spectral one, which took 120 s on a MiniLM layer-0 head of exact duplicates.
-UMAP_EPOCHS = 0.6
+UMAP_EPOCH_SHARE = 0.6
 
 
 @dataclass
@@ -225,7 +228,7 @@ class UMAPReducer(Reducer):
         return self.n_neighbors - 1  # umap-learn counts the point itself among its n_neighbors
 
     def fit_transform(self, X: np.ndarray, graph: Graph | None = None, start: np.ndarray | None = None) -> np.ndarray:
-        """umap-learn's fit from the head's exact kNN graph, with a PCA start and UMAP_EPOCHS of
+        """umap-learn's fit from the head's exact kNN graph, with a PCA start and UMAP_EPOCH_SHARE of
         its default epochs (see there)."""
         import umap
 
@@ -234,7 +237,7 @@ class UMAPReducer(Reducer):
 
         k = min(self.n_neighbors, len(X) - 1)
         graph = exact_graph(X) if graph is None else graph  # all K columns: the same graph as a shared one
-        epochs = max(1, round(UMAP_EPOCHS * default_epochs(len(X))))
+        epochs = max(1, round(UMAP_EPOCH_SHARE * default_epochs(len(X))))
         model = umap.UMAP(n_components=self.dim, n_neighbors=k, min_dist=self.min_dist, random_state=self.seed,
                           n_jobs=1, low_memory=True, init="pca", n_epochs=epochs,
                           precomputed_knn=graph.with_self(k))
