@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,15 @@ needs_shared = pytest.mark.skipif(not (SHARED_MODELS / "all-MiniLM-L6-v2").is_di
                                   reason=f"real weights folder {SHARED_MODELS} is absent")
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads a browser
+
+
+def compose_command() -> list[str] | None:
+    """`docker compose` (the plugin) or Debian's `docker-compose`, whichever is here; None if neither."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -60,7 +71,8 @@ def pytest_sessionstart(session):
     if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
         return
     missing = [what for what, ok in ((f"the real weights folder {SHARED_MODELS}", (SHARED_MODELS / "all-MiniLM-L6-v2").is_dir()),
-                                     (f"Chromium at {CHROMIUM}", CHROMIUM.exists())) if not ok]
+                                     (f"Chromium at {CHROMIUM}", CHROMIUM.exists()),
+                                     ("`docker compose` or docker-compose", compose_command() is not None)) if not ok]
     if missing:
-        pytest.exit(f"CI needs {' and '.join(missing)}; .ci/run installs Chromium, and shared/ lies beside the clone",
-                    returncode=3)
+        pytest.exit(f"CI needs {' and '.join(missing)}; .ci/run installs Chromium and docker-compose, and shared/ lies "
+                    "beside the clone", returncode=3)

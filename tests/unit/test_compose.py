@@ -9,13 +9,14 @@ the file must pass `compose config`, and the services checked here must keep the
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+
+from ..conftest import compose_command
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # PyYAML applies `<<` merges as compose does
@@ -144,14 +145,6 @@ def test_dockerignore_admits_every_folder_the_package_is_built_from():
     needed = {Path(d).parts[0] for d in project["tool"]["setuptools"]["package-dir"].values()}
     needed |= {"pyproject.toml", project["project"]["readme"]}
     assert needed <= admitted
-
-
-def compose_command() -> list[str] | None:
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
-        return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
 
 
 PROFILES = sorted({p for s in SERVICES.values() for p in s.get("profiles", [])})
