@@ -24,7 +24,8 @@ from pathlib import Path
 from machine import recorded
 
 from qkatlas.build import build
-from qkatlas.capture.gguf import cache_root
+from qkatlas.capture import hub
+from qkatlas.capture.gguf import converted_folder
 from qkatlas.catalog import get_model
 from qkatlas.demo import plan
 from qkatlas.layout import Layout
@@ -42,11 +43,12 @@ def per_head_seconds(path: Path, layout: Layout) -> list[float]:
 
 
 def gguf_cache_warm(settings: Settings, model: str) -> bool | None:
-    """Whether the cache holds a converted GGUF model (None: `model` is no GGUF)."""
-    if not get_model(settings, model).gguf_file:
+    """Whether the cache holds this model's converted GGUF file (None: `model` is no GGUF)."""
+    entry = get_model(settings, model)
+    if not entry.gguf_file:
         return None
-    cache = cache_root() / "gguf"
-    return cache.is_dir() and any(cache.iterdir())
+    source = hub.resolve(settings, entry.local, entry.source)
+    return converted_folder(hub.model_file(entry, settings, source, entry.gguf_file)).is_dir()
 
 
 def main() -> None:

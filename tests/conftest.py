@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -18,17 +19,19 @@ needs_shared = pytest.mark.skipif(not (SHARED_MODELS / "all-MiniLM-L6-v2").is_di
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads a browser
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+@functools.cache
 def compose_command() -> list[str] | None:
-    """`docker compose` (the plugin) or Debian's `docker-compose`, whichever is here; None if neither."""
+    """`docker compose` (the plugin) or Debian's `docker-compose`, whichever is here; None if neither.
+    Asked once per process: the CI check and every compose test share the answer."""
     docker = shutil.which("docker")
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     return [legacy] if legacy else None
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session")
