@@ -147,9 +147,11 @@ def build_stage(data_dir: Path, atlas: str) -> str | None:
 
 
 def projection_stamps(atlas: Path) -> dict[str, tuple[int, int, int]]:
-    """(inode, mtime, size) of every projection file: a rewrite, even atomic, changes them."""
+    """(inode, mtime, size) of both files of every finished head: a rewrite, even atomic, changes
+    them. A head is finished once its .npy exists (its .json goes first), so the .json of a head
+    killed between the two is left out: the next run rightly writes it again."""
     return {str(p.relative_to(atlas)): (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size)
-            for p in (atlas / "projections").glob("*/L*") if p.suffix in (".npy", ".json")}
+            for npy in (atlas / "projections").glob("*/L*.npy") for p in (npy, npy.with_suffix(".json"))}
 
 
 def load_every_file(atlas: Path) -> int:
@@ -199,7 +201,7 @@ def test_build_killed_among_pca_heads_resumes_without_recomputing_finished_heads
     finished = projection_stamps(atlas)
     heads = [name for name in finished if name.endswith(".npy")]
     assert 1 <= len(heads) < 16, "the kill should have landed among the PCA heads"
-    assert all(name.replace(".npy", ".json") in finished for name in heads)  # the .json is written first
+    assert all((atlas / name).with_suffix(".json").is_file() for name in heads)  # the .json is written first
     resume_and_check(tmp_path, atlas, PCA_ARGS, finished, PCA_LAYOUTS)
 
 
