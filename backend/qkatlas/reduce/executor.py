@@ -64,6 +64,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel every queued task and end the workers now: `shutdown` alone would let every
     task already handed to a worker run to its end (minutes for a t-SNE head)."""
     processes = list((pool._processes or {}).values())  # Python 3.14 adds pool.terminate_workers()
+    manager = pool._executor_manager_thread  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:
         p.terminate()
@@ -73,6 +74,11 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         if p.is_alive():
             p.kill()
             p.join()
+    # Let the pool's manager thread finish closing its wakeup pipe before we return: on CPython
+    # < 3.12 the interpreter's exit hook writes to that pipe without the pool's lock, and a close
+    # racing with it printed "OSError: Bad file descriptor" with a traceback after Ctrl+C.
+    if manager is not None:
+        manager.join(_JOIN_S)
 
 
 def _init_worker(threads: int, parent: int) -> None:
@@ -83,8 +89,14 @@ def _init_worker(threads: int, parent: int) -> None:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(threads)
     from threadpoolctl import threadpool_limits
+    from tqdm import tqdm
 
     threadpool_limits(threads)
+    # pynndescent's tqdm would make a cross-process lock (a named semaphore) in each worker; a
+    # worker ended by a stop cannot release it, and multiprocessing's tracker then printed a
+    # "leaked semaphore" warning under the user's "interrupted" line. A worker's bars are never
+    # shown, so a plain thread lock does.
+    tqdm.set_lock(threading.RLock())
 
 
 def _die_with_parent(parent: int) -> None:
