@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from qkatlas.capture.adapters import attention_modules
 from qkatlas.capture.inputs import prepare
@@ -136,3 +137,17 @@ def test_capture_refuses_layers_whose_attention_it_did_not_see():
     prepared = prepare(loaded, list(load_corpus("images", "image", 1).items))
     with pytest.raises(RuntimeError, match=r"captured no attention in layers \[2\]"):
         capture(loaded, prepared)
+
+
+@needs_shared
+@pytest.mark.parametrize("model_id", ["tiny-gpt2", "tiny-vit-timm"])
+def test_random_models_loaded_at_once_in_threads_get_the_weights_they_get_alone(model_id):
+    """The server warms models up in threads of its own (several apps in one process in tests,
+    live answers beside a build): a seed set in one thread must not be consumed by another's init."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alone = _load(model_id).model.state_dict()
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda _: _load(model_id).model.state_dict(), range(8)))
+    for weights in together:
+        assert all(torch.equal(weights[name], alone[name]) for name in alone)

@@ -7,6 +7,7 @@ kind of model is one new Adapter subclass here and one line in `adapter_for`.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
@@ -26,6 +27,9 @@ from .trace import Sink, attention_calls, attn_implementation, forward_hooks, la
 
 RANDOM_SOURCE = "random init"
 SEED = 0  # random-init models: the same weights in every process
+# torch's CPU generator is one per process: two threads initialising at once (the server's warm-up
+# beside a build, several apps in one test process) would interleave their draws.
+_INIT_LOCK = threading.Lock()
 MAX_TEXT_TOKENS = 512
 TIMM_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 DEFAULT_NORM = (0.5, 0.5, 0.5)
@@ -170,13 +174,21 @@ def _hf_shape(config) -> tuple[int, int, int, int]:
     return config.num_hidden_layers, heads, kv_heads, getattr(config, "head_dim", None) or config.hidden_size // heads
 
 
+@contextmanager
+def _seeded() -> Iterator[None]:
+    """Draws inside come from SEED, whatever other threads do; the caller's generator state is kept."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        yield
+
+
 def _random_hf(entry: ModelEntry, **extra) -> torch.nn.Module:
     """The real architecture `entry.source` ('gpt2', 'llama', 'vit', ...) at the entry's small config, seeded."""
     from transformers import AutoConfig, AutoModel
 
-    torch.manual_seed(SEED)
     config = AutoConfig.for_model(entry.source, **extra, **entry.config)
-    return AutoModel.from_config(config, attn_implementation="sdpa")
+    with _seeded():
+        return AutoModel.from_config(config, attn_implementation="sdpa")
 
 
 def _pretrained_hf(entry: ModelEntry, settings: Settings, device: torch.device,
@@ -268,8 +280,8 @@ class TimmViT(Adapter):
         if entry.loader == "random":
             from timm.models.vision_transformer import VisionTransformer
 
-            torch.manual_seed(SEED)
-            model = VisionTransformer(num_classes=0, **entry.config)
+            with _seeded():
+                model = VisionTransformer(num_classes=0, **entry.config)
             return self._loaded(entry, model, device, None)
         import timm
 
