@@ -98,5 +98,19 @@ def run_demo(settings: Settings) -> None:
             builder.wait()
 
 
+def run_builder() -> int:
+    """The background builder's entry point. The demo stops it with SIGTERM, and Ctrl+C in a
+    terminal reaches it too (same process group): either ends it on one line, not a traceback."""
+    from .build import sigterm_as_interrupt
+
+    try:
+        with sigterm_as_interrupt():
+            build_all(Settings.from_env())
+    except KeyboardInterrupt:
+        print("[demo] background build stopped; it continues where it stopped on the next start", flush=True)
+        return 130
+    return 0
+
+
 if __name__ == "__main__":
-    build_all(Settings.from_env())
+    sys.exit(run_builder())
